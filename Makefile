@@ -1,0 +1,49 @@
+# relukit: `make test` and `make bench` do all the set-up on a fresh clone (venv, packages, build).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PYO3_PYTHON := $(abspath $(BIN)/python)
+CFLAGS_TEST := -std=c11 -O2 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow
+
+.PHONY: venv dev test ctest rtest lint pytest check bench clean
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "maturin>=1.9,<2" "cffi>=1.17" "numpy>=1.24" \
+		"pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=5" "rich>=13" "ruff>=0.6"
+	touch $@
+
+dev: venv                      ## build both extensions (one wheel) into the venv
+	$(BIN)/maturin develop --release --quiet
+
+ctest:                         ## C kernels, warnings as errors
+	mkdir -p build
+	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/tests/test_kernels.c -o build/test_kernels -lm
+	./build/test_kernels
+
+rtest:                         ## Rust kernel crate: no Python needed
+	cd rust && cargo test -p relukit-kernels --quiet
+
+lint: venv
+	$(BIN)/ruff check python tests benchmarks csrc
+	cd rust && cargo fmt --all -- --check
+	cd rust && cargo clippy --release --all-targets --quiet -- -D warnings
+
+pytest: dev
+	$(BIN)/python -m pytest -q
+
+check: dev                     ## every backend against the numeric contract
+	$(BIN)/relukit check --strict
+
+test: ctest rtest lint pytest check
+
+bench: dev                     ## the cross-language benchmark
+	$(BIN)/python -m pytest benchmarks -q -p no:randomly --benchmark-only \
+		--benchmark-group-by=group --benchmark-sort=mean \
+		--benchmark-columns=min,median,mean,ops,rounds
+
+clean:
+	rm -rf $(VENV) build rust/target .pytest_cache .benchmarks

@@ -1,0 +1,39 @@
+"""relukit: ReLU kernels in pure Python, NumPy, C (cffi) and Rust (pyo3) behind one facade.
+
+>>> import relukit
+>>> relukit.relu(-2.5), relukit.relu(3)
+(0.0, 3)
+"""
+
+from relukit import nn
+from relukit._api import relu, relu_array, relu_grad
+from relukit._backend import (
+    BackendUnavailableError,
+    available_backends,
+    get_backend,
+    set_backend,
+    use_backend,
+)
+from relukit.dense import Dense, SimpleNeuralLayer
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("relukit")
+except Exception:  # not installed (running from a source tree)
+    __version__ = "0+unknown"
+
+__all__ = [
+    "BackendUnavailableError",
+    "Dense",
+    "SimpleNeuralLayer",
+    "__version__",
+    "available_backends",
+    "get_backend",
+    "nn",
+    "relu",
+    "relu_array",
+    "relu_grad",
+    "set_backend",
+    "use_backend",
+]

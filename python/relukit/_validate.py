@@ -1,0 +1,73 @@
+"""Argument checks shared by every backend: the facade normalises once, backends compute.
+
+After :func:`array_and_out` a backend may assume: ``x`` and ``out`` are ndarrays of the same
+shape and dtype (native float32 or float64), ``out`` is writeable, and ``out`` is either ``x``
+itself (in place) or shares no memory with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_dtype(a: np.ndarray, what: str = "input") -> np.ndarray:
+    """Return ``a`` if its dtype is native float32/float64, else raise TypeError."""
+    dt = a.dtype
+    if dt == F32 or dt == F64:
+        return a
+    if dt.kind == "f" and dt.newbyteorder("=") in (F32, F64):
+        raise TypeError(f"relukit: {what} has non-native byte order {dt.str!r}; use .astype({dt.name!r})")
+    raise TypeError(f"relukit: unsupported dtype {dt} for {what}; use float32 or float64 arrays")
+
+
+def check_int(x: int) -> int:
+    """Python ints are supported within int64, the same range in every backend."""
+    if INT64_MIN <= x <= INT64_MAX:
+        return x
+    raise OverflowError(f"relukit: int {x} is outside the int64 range every backend supports")
+
+
+def as_float_array(x: Any) -> np.ndarray:
+    """Convert an array-like (list, tuple, buffer, ndarray subclass) to a float ndarray.
+
+    Integer data becomes float64; float32/float64 keep their dtype; anything else is a TypeError.
+    """
+    if x is None or isinstance(x, (str, bytes, bytearray, dict, set)):
+        raise TypeError(f"relukit: expected a number or an array of numbers, got {type(x).__name__}")
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError("relukit: masked arrays are not supported; pass x.filled(...) instead")
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise ValueError(f"relukit: cannot make a rectangular array from the input: {exc}") from None
+    if a.dtype.kind in "iu" and not isinstance(x, (np.ndarray, np.generic)):
+        return a.astype(F64)
+    return check_dtype(a)
+
+
+def array_and_out(x: np.ndarray, out: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``out`` against ``x`` (or allocate it) and resolve memory overlap."""
+    if out is None:
+        return x, np.empty_like(x)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"relukit: out must be a NumPy array, got {type(out).__name__}")
+    if out.dtype != x.dtype:
+        raise TypeError(f"relukit: out has dtype {out.dtype}, the input has {x.dtype}")
+    if out.shape != x.shape:
+        raise ValueError(f"relukit: out has shape {out.shape}, the input has {x.shape}")
+    if not out.flags.writeable:
+        raise ValueError("relukit: out is read-only")
+    if out is x or not np.may_share_memory(x, out):
+        return x, out
+    if (
+        x.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+        and x.strides == out.strides
+    ):
+        return out, out  # the same elements under another view: in place
+    return x.copy(), out  # partial overlap: read from a copy, as NumPy ufuncs do

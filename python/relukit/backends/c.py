@@ -1,0 +1,60 @@
+"""C backend: the kernels of csrc/ through the cffi module built into ``relukit._native``.
+
+cffi releases the GIL around every call. Arrays reach C as one flat buffer each
+(``ffi.from_buffer``: zero-copy for contiguous arrays); C checks the lengths before it
+touches memory and reports a mismatch as a status, raised here as ValueError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relukit._native import c_kernels as _c
+from relukit.backends._layout import flat_pair
+
+NAME = "c"
+ffi, lib = _c.ffi, _c.lib
+_CTYPE = {"f": "float[]", "d": "double[]"}
+
+relu_float = lib.relukit_relu_f64
+relu_int = lib.relukit_relu_i64
+relu_grad_float = lib.relukit_relu_grad_f64
+relu_grad_int = lib.relukit_relu_grad_i64
+
+_RELU = {"f": lib.relukit_relu_array_f32, "d": lib.relukit_relu_array_f64}
+_RELU_GRAD = {"f": lib.relukit_relu_grad_array_f32, "d": lib.relukit_relu_grad_array_f64}
+_DENSE = {"f": lib.relukit_dense_forward_f32, "d": lib.relukit_dense_forward_f64}
+
+
+def _check(status: int, what: str) -> None:
+    if status != lib.RELUKIT_OK:
+        raise ValueError(f"relukit C kernel {what}: buffer lengths do not match (status {status})")
+
+
+def _elementwise(kernels: dict, x: np.ndarray, out: np.ndarray, what: str) -> None:
+    xf, yf, finish = flat_pair(x, out)
+    ctype = _CTYPE[x.dtype.char]
+    cx = ffi.from_buffer(ctype, xf)
+    cy = ffi.from_buffer(ctype, yf, require_writable=True)
+    _check(kernels[x.dtype.char](cx, len(cx), cy, len(cy)), what)
+    if finish is not None:
+        finish()
+
+
+def relu_array(x: np.ndarray, out: np.ndarray) -> None:
+    _elementwise(_RELU, x, out, "relu")
+
+
+def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
+    _elementwise(_RELU_GRAD, x, out, "relu_grad")
+
+
+def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    ctype = _CTYPE[x.dtype.char]
+    cx, cw, cb = (ffi.from_buffer(ctype, a) for a in (x, w, b))
+    cy = ffi.from_buffer(ctype, out, require_writable=True)
+    batch, n_in = x.shape
+    status = _DENSE[x.dtype.char](
+        cx, len(cx), cw, len(cw), cb, len(cb), cy, len(cy), batch, n_in, w.shape[1]
+    )
+    _check(status, "dense_forward")

@@ -1,0 +1,45 @@
+"""Rust backend: relukit-kernels through the pyo3 module ``relukit._native``.
+
+The pyo3 functions borrow the NumPy arrays without copying, whatever their layout, and
+release the GIL for large ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from relukit import _native as _rs
+
+NAME = "rust"
+
+relu_float = _rs.relu_float
+relu_int = _rs.relu_int
+relu_grad_float = _rs.relu_grad_float
+relu_grad_int = _rs.relu_grad_int
+
+_RELU = {"f": (_rs.relu_f32, _rs.relu_inplace_f32), "d": (_rs.relu_f64, _rs.relu_inplace_f64)}
+_RELU_GRAD = {
+    "f": (_rs.relu_grad_f32, _rs.relu_grad_inplace_f32),
+    "d": (_rs.relu_grad_f64, _rs.relu_grad_inplace_f64),
+}
+_DENSE = {"f": _rs.dense_forward_f32, "d": _rs.dense_forward_f64}
+
+
+def relu_array(x: np.ndarray, out: np.ndarray) -> None:
+    outofplace, inplace = _RELU[x.dtype.char]
+    if out is x:
+        inplace(x)
+    else:
+        outofplace(x, out)
+
+
+def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
+    outofplace, inplace = _RELU_GRAD[x.dtype.char]
+    if out is x:
+        inplace(x)
+    else:
+        outofplace(x, out)
+
+
+def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    _DENSE[x.dtype.char](x, w, b, out)

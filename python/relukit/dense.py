@@ -1,0 +1,144 @@
+"""Dense layer ``y = relu(x @ W + b)`` (the guide's ``SimpleNeuralLayer``) on any backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from relukit._backend import resolve
+from relukit._validate import check_dtype
+
+INITS = ("he_normal", "he_uniform", "glorot_uniform", "standard_normal", "zeros")
+
+
+def _init_weights(init: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    fan_in, fan_out = shape
+    if init == "he_normal":
+        return rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))
+    if init == "he_uniform":
+        limit = np.sqrt(6.0 / max(fan_in, 1))
+        return rng.uniform(-limit, limit, shape)
+    if init == "glorot_uniform":
+        limit = np.sqrt(6.0 / max(fan_in + fan_out, 1))
+        return rng.uniform(-limit, limit, shape)
+    if init == "standard_normal":
+        return rng.standard_normal(shape)
+    if init == "zeros":
+        return np.zeros(shape)
+    raise ValueError(f"relukit: init={init!r} is unknown; valid: {', '.join(INITS)}")
+
+
+def _size(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"relukit: {name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"relukit: {name} must be >= 0, got {value}")
+    return int(value)
+
+
+class Dense:
+    """Fully connected layer with ReLU: ``forward(x) = relu(x @ weights + biases)``.
+
+    ``weights`` has shape (in_features, out_features) and ``biases`` (out_features,), as in the
+    guide. ``x`` is (in_features,) or (batch, in_features); numbers are cast to the layer's
+    dtype. Sums may round differently per backend (see the README's tolerance).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init: str = "he_normal",
+        dtype: Any = "float32",
+        seed: int | None = None,
+        backend: str | None = None,
+    ) -> None:
+        self.in_features = _size(in_features, "in_features")
+        self.out_features = _size(out_features, "out_features")
+        try:
+            dt = np.dtype(dtype)
+        except TypeError as exc:
+            raise TypeError(f"relukit: dtype={dtype!r} is not a dtype") from exc
+        self.dtype = check_dtype(np.empty(0, dt), "Dense dtype").dtype
+        if backend is not None:
+            resolve(backend)  # an unknown or unbuilt backend fails here, not at forward()
+        self.backend = backend
+        rng = np.random.default_rng(seed)
+        self.weights = _init_weights(init, (self.in_features, self.out_features), rng)
+        self.biases = np.zeros(self.out_features)
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: Any) -> None:
+        self._weights = self._param(value, (self.in_features, self.out_features), "weights")
+
+    @property
+    def biases(self) -> np.ndarray:
+        return self._biases
+
+    @biases.setter
+    def biases(self, value: Any) -> None:
+        self._biases = self._param(value, (self.out_features,), "biases")
+
+    def _param(self, value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+        a = np.asarray(value)
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"relukit: {name} must be numbers, got dtype {a.dtype}")
+        if a.shape != shape:
+            raise ValueError(f"relukit: {name} must have shape {shape}, got {a.shape}")
+        return np.array(a, dtype=self.dtype, order="C")  # an owned copy the layer controls
+
+    def _input(self, x: Any) -> np.ndarray:
+        if x is None or isinstance(x, (str, bytes)):
+            raise TypeError(f"relukit: Dense input must be an array of numbers, got {type(x).__name__}")
+        try:
+            a = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"relukit: cannot make a rectangular array from the input: {exc}") from None
+        if a.dtype.kind not in "fiu":
+            raise TypeError(f"relukit: Dense input must be numbers, got dtype {a.dtype}")
+        if a.ndim not in (1, 2) or a.shape[-1] != self.in_features:
+            raise ValueError(
+                f"relukit: Dense({self.in_features}, {self.out_features}) takes input of shape "
+                f"({self.in_features},) or (batch, {self.in_features}), got {a.shape}"
+            )
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+    def forward(self, x: Any, *, backend: str | None = None) -> np.ndarray:
+        """``relu(x @ weights + biases)``; a 1-D input gives a 1-D output."""
+        b = resolve(backend if backend is not None else self.backend)
+        a = self._input(x)
+        x2 = a.reshape(1, -1) if a.ndim == 1 else a
+        out = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
+        b.dense_forward(x2, self._weights, self._biases, out)
+        return out[0] if a.ndim == 1 else out
+
+    __call__ = forward
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.in_features}, {self.out_features}, "
+            f"dtype={self.dtype.name!r}, backend={self.backend!r})"
+        )
+
+
+class SimpleNeuralLayer(Dense):
+    """The guide's layer: standard-normal weights, zero biases, float64."""
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        *,
+        seed: int | None = None,
+        backend: str | None = None,
+    ) -> None:
+        super().__init__(
+            input_size, output_size, init="standard_normal", dtype="float64", seed=seed,
+            backend=backend,
+        )
