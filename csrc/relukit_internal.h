@@ -1,0 +1,92 @@
+/* relukit_internal.h: helpers shared by the C kernels (relu.c, dense.c).
+ * Private: not part of the public API, not for the cffi cdef. Plain C11.
+ *
+ * The float ReLU and its derivative are decided on the bit pattern only (memcpy to an unsigned
+ * integer of the same width; compilers turn that into a register move), so no float arithmetic
+ * or comparison ever touches the value: DAZ/FTZ cannot change a result, NaN payloads and the
+ * NaN sign are kept, signaling NaNs are not quieted and no FP exception flag is raised.
+ *
+ * Everything is branch-free integer arithmetic (and, andnot, or, subtract, logical shift) so
+ * that GCC/Clang vectorize the array loops, even on baseline x86-64 (SSE2 has no 64-bit
+ * compare, hence the shift-based tests instead of `>` / `==` on the bit patterns). */
+#ifndef RELUKIT_INTERNAL_H
+#define RELUKIT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* *r = a * b; returns 0 (and leaves *r alone) if the product overflows size_t. */
+static inline int relukit_mul_size(size_t a, size_t b, size_t *r)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 0;
+    *r = a * b;
+    return 1;
+}
+
+/* RELUKIT_FLOAT_OPS stamps out, for one float type FT and the unsigned type UT of its width:
+ *
+ *   UT relukit_bits_SFX(FT)           the bit pattern of x
+ *   FT relukit_from_bits_SFX(UT)      the float with that bit pattern
+ *   FT relukit_relu_elem_SFX(FT)      relu(x)      (contract in relukit.h)
+ *   FT relukit_relu_grad_elem_SFX(FT) relu_grad(x) (contract in relukit.h)
+ *   void relukit_relu_inplace_SFX(FT *y, size_t n)   y[i] = relu(y[i]), i < n
+ *
+ * Parameters: NBITS the width; INF_BITS the bit pattern of +inf; ONE_BITS that of 1.0.
+ *
+ * Bit-level reasoning (TOP(v) = v >> (NBITS-1), the sign bit as 0/1; ABS = all bits but sign):
+ *   is_nan(u)  = (u & ABS) > INF_BITS    = TOP(INF_BITS - (u & ABS))
+ *                (both operands are < 2^(NBITS-1), so the difference wraps, setting the top
+ *                bit, exactly when |x| bits exceed the infinity pattern)
+ *   relu:   keep x unless (sign set and not NaN), in which case the result is +0.0 (all bits 0):
+ *           clear    = TOP(u & ~(INF_BITS - (u & ABS)))             (sign AND NOT nan)
+ *           result   = u & (clear - 1)          (clear = 0 -> all ones; clear = 1 -> zero)
+ *   grad:   NaN -> x; x > 0 (sign clear and u != 0, incl. +inf) -> 1.0; else +0.0:
+ *           positive = TOP(~(u | (u - 1)))      (u = 0 wraps to all ones; sign set keeps top)
+ *           result   = (u & nanmask) | (ONE_BITS & posmask & ~nanmask)                        */
+#define RELUKIT_FLOAT_OPS(SFX, FT, UT, NBITS, INF_BITS, ONE_BITS)                                \
+    static inline UT relukit_bits_##SFX(FT x)                                                    \
+    {                                                                                            \
+        UT u;                                                                                    \
+        memcpy(&u, &x, sizeof u);                                                                \
+        return u;                                                                                \
+    }                                                                                            \
+    static inline FT relukit_from_bits_##SFX(UT u)                                               \
+    {                                                                                            \
+        FT x;                                                                                    \
+        memcpy(&x, &u, sizeof x);                                                                \
+        return x;                                                                                \
+    }                                                                                            \
+    /* 1 if x is a NaN (either sign, quiet or signaling), else 0 */                              \
+    static inline UT relukit_isnan_bit_##SFX(UT u)                                               \
+    {                                                                                            \
+        const UT abs_mask = ~((UT)1 << ((NBITS)-1));                                             \
+        return ((UT)(INF_BITS) - (u & abs_mask)) >> ((NBITS)-1);                                 \
+    }                                                                                            \
+    static inline FT relukit_relu_elem_##SFX(FT x)                                               \
+    {                                                                                            \
+        const UT u = relukit_bits_##SFX(x);                                                      \
+        const UT abs_mask = ~((UT)1 << ((NBITS)-1));                                             \
+        /* 1 iff sign set and not NaN: -0.0, negatives, -inf */                                  \
+        const UT clear = (u & ~((UT)(INF_BITS) - (u & abs_mask))) >> ((NBITS)-1);                \
+        return relukit_from_bits_##SFX(u & (clear - 1u));                                        \
+    }                                                                                            \
+    static inline FT relukit_relu_grad_elem_##SFX(FT x)                                          \
+    {                                                                                            \
+        const UT u = relukit_bits_##SFX(x);                                                      \
+        const UT nan_mask = (UT)0 - relukit_isnan_bit_##SFX(u);                                  \
+        /* all ones iff sign clear and u != 0: x > 0 incl. subnormals, +inf (and +NaN) */        \
+        const UT pos_mask = (UT)0 - (~(u | (u - 1u)) >> ((NBITS)-1));                            \
+        return relukit_from_bits_##SFX((u & nan_mask) | ((UT)(ONE_BITS) & pos_mask & ~nan_mask)); \
+    }                                                                                            \
+    static inline void relukit_relu_inplace_##SFX(FT *y, size_t n)                               \
+    {                                                                                            \
+        for (size_t i = 0; i < n; i++)                                                           \
+            y[i] = relukit_relu_elem_##SFX(y[i]);                                                \
+    }
+
+RELUKIT_FLOAT_OPS(f32, float, uint32_t, 32, 0x7f800000u, 0x3f800000u)
+RELUKIT_FLOAT_OPS(f64, double, uint64_t, 64, 0x7ff0000000000000u, 0x3ff0000000000000u)
+
+#endif /* RELUKIT_INTERNAL_H */

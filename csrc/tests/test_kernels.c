@@ -1,0 +1,679 @@
+/* test_kernels.c: standalone test program for the relukit C kernels (public API only).
+ *
+ * Build: gcc -std=c11 ... -Icsrc csrc/tests/test_kernels.c csrc/relu.c csrc/dense.c -lm
+ * Prints one line per failure, then a final line "N passed, M failed"; exits nonzero on any
+ * failure. */
+#include <fenv.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../relukit.h"
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define HAVE_MXCSR 1
+#else
+#define HAVE_MXCSR 0
+#endif
+
+/* ---- harness ----------------------------------------------------------------------------- */
+
+static unsigned long n_pass, n_fail;
+
+#define CHECK(cond, ...)                                                                         \
+    do {                                                                                         \
+        if (cond) {                                                                              \
+            n_pass++;                                                                            \
+        } else {                                                                                 \
+            n_fail++;                                                                            \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                          \
+            printf(__VA_ARGS__);                                                                 \
+            putchar('\n');                                                                       \
+        }                                                                                        \
+    } while (0)
+
+static uint32_t bits32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static float f32_of(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+static uint64_t bits64(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static double f64_of(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* xorshift64*: deterministic pseudo-random bits */
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1du;
+}
+/* uniform in [-1, 1) */
+static double rng_sym(void) { return (double)(rng() >> 11) * 0x1p-52 - 1.0; }
+
+#define F32_ONE 0x3f800000u
+#define F64_ONE 0x3ff0000000000000u
+
+/* ---- scalar contract tables -------------------------------------------------------------- */
+
+struct case32 {
+    const char *name;
+    uint32_t in, relu, grad;
+};
+struct case64 {
+    const char *name;
+    uint64_t in, relu, grad;
+};
+
+/* expected bit patterns, written out by hand from the contract */
+static const struct case32 cases32[] = {
+    {"+0.0", 0x00000000u, 0x00000000u, 0x00000000u},
+    {"-0.0", 0x80000000u, 0x00000000u, 0x00000000u},
+    {"+1", 0x3f800000u, 0x3f800000u, F32_ONE},
+    {"-1", 0xbf800000u, 0x00000000u, 0x00000000u},
+    {"+0.5", 0x3f000000u, 0x3f000000u, F32_ONE},
+    {"+123.25", 0x42f68000u, 0x42f68000u, F32_ONE},
+    {"-3.5", 0xc0600000u, 0x00000000u, 0x00000000u},
+    {"+inf", 0x7f800000u, 0x7f800000u, F32_ONE},
+    {"-inf", 0xff800000u, 0x00000000u, 0x00000000u},
+    {"FLT_MAX", 0x7f7fffffu, 0x7f7fffffu, F32_ONE},
+    {"-FLT_MAX", 0xff7fffffu, 0x00000000u, 0x00000000u},
+    {"FLT_MIN", 0x00800000u, 0x00800000u, F32_ONE},
+    {"-FLT_MIN", 0x80800000u, 0x00000000u, 0x00000000u},
+    {"+min subnormal", 0x00000001u, 0x00000001u, F32_ONE},
+    {"-min subnormal", 0x80000001u, 0x00000000u, 0x00000000u},
+    {"+max subnormal", 0x007fffffu, 0x007fffffu, F32_ONE},
+    {"-max subnormal", 0x807fffffu, 0x00000000u, 0x00000000u},
+    {"+qNaN", 0x7fc00000u, 0x7fc00000u, 0x7fc00000u},
+    {"-qNaN", 0xffc00000u, 0xffc00000u, 0xffc00000u},
+    {"+qNaN payload", 0x7fc12345u, 0x7fc12345u, 0x7fc12345u},
+    {"-qNaN payload", 0xffc12345u, 0xffc12345u, 0xffc12345u},
+    {"+sNaN 1", 0x7f800001u, 0x7f800001u, 0x7f800001u},
+    {"-sNaN 1", 0xff800001u, 0xff800001u, 0xff800001u},
+    {"+sNaN max payload", 0x7fbfffffu, 0x7fbfffffu, 0x7fbfffffu},
+    {"-sNaN max payload", 0xffbfffffu, 0xffbfffffu, 0xffbfffffu},
+    {"all-ones NaN", 0xffffffffu, 0xffffffffu, 0xffffffffu},
+    {"+max NaN", 0x7fffffffu, 0x7fffffffu, 0x7fffffffu},
+};
+
+static const struct case64 cases64[] = {
+    {"+0.0", 0x0000000000000000u, 0x0000000000000000u, 0x0000000000000000u},
+    {"-0.0", 0x8000000000000000u, 0x0000000000000000u, 0x0000000000000000u},
+    {"+1", 0x3ff0000000000000u, 0x3ff0000000000000u, F64_ONE},
+    {"-1", 0xbff0000000000000u, 0x0000000000000000u, 0x0000000000000000u},
+    {"+0.5", 0x3fe0000000000000u, 0x3fe0000000000000u, F64_ONE},
+    {"-3.5", 0xc00c000000000000u, 0x0000000000000000u, 0x0000000000000000u},
+    {"+inf", 0x7ff0000000000000u, 0x7ff0000000000000u, F64_ONE},
+    {"-inf", 0xfff0000000000000u, 0x0000000000000000u, 0x0000000000000000u},
+    {"DBL_MAX", 0x7fefffffffffffffu, 0x7fefffffffffffffu, F64_ONE},
+    {"-DBL_MAX", 0xffefffffffffffffu, 0x0000000000000000u, 0x0000000000000000u},
+    {"DBL_MIN", 0x0010000000000000u, 0x0010000000000000u, F64_ONE},
+    {"-DBL_MIN", 0x8010000000000000u, 0x0000000000000000u, 0x0000000000000000u},
+    {"+min subnormal", 0x0000000000000001u, 0x0000000000000001u, F64_ONE},
+    {"-min subnormal", 0x8000000000000001u, 0x0000000000000000u, 0x0000000000000000u},
+    {"+max subnormal", 0x000fffffffffffffu, 0x000fffffffffffffu, F64_ONE},
+    {"-max subnormal", 0x800fffffffffffffu, 0x0000000000000000u, 0x0000000000000000u},
+    {"+FLT_MIN as f64", 0x3810000000000000u, 0x3810000000000000u, F64_ONE},
+    {"+qNaN", 0x7ff8000000000000u, 0x7ff8000000000000u, 0x7ff8000000000000u},
+    {"-qNaN", 0xfff8000000000000u, 0xfff8000000000000u, 0xfff8000000000000u},
+    {"+qNaN payload", 0x7ff8000000012345u, 0x7ff8000000012345u, 0x7ff8000000012345u},
+    {"-qNaN payload", 0xfff8000000012345u, 0xfff8000000012345u, 0xfff8000000012345u},
+    {"+sNaN 1", 0x7ff0000000000001u, 0x7ff0000000000001u, 0x7ff0000000000001u},
+    {"-sNaN 1", 0xfff0000000000001u, 0xfff0000000000001u, 0xfff0000000000001u},
+    {"+sNaN max payload", 0x7ff7ffffffffffffu, 0x7ff7ffffffffffffu, 0x7ff7ffffffffffffu},
+    {"-sNaN max payload", 0xfff7ffffffffffffu, 0xfff7ffffffffffffu, 0xfff7ffffffffffffu},
+    {"all-ones NaN", 0xffffffffffffffffu, 0xffffffffffffffffu, 0xffffffffffffffffu},
+    {"+max NaN", 0x7fffffffffffffffu, 0x7fffffffffffffffu, 0x7fffffffffffffffu},
+};
+
+#define N_CASES32 (sizeof cases32 / sizeof cases32[0])
+#define N_CASES64 (sizeof cases64 / sizeof cases64[0])
+
+/* the hand-written bit patterns agree with <float.h> */
+static void test_table_constants(void)
+{
+    float fmax = FLT_MAX, fmin = FLT_MIN, finf = INFINITY;
+    double dmax = DBL_MAX, dmin = DBL_MIN, dinf = (double)INFINITY;
+    CHECK(bits32(fmax) == 0x7f7fffffu, "FLT_MAX bits");
+    CHECK(bits32(fmin) == 0x00800000u, "FLT_MIN bits");
+    CHECK(bits32(finf) == 0x7f800000u, "+inf f32 bits");
+    CHECK(bits32(1.0f) == F32_ONE, "1.0f bits");
+    CHECK(bits64(dmax) == 0x7fefffffffffffffu, "DBL_MAX bits");
+    CHECK(bits64(dmin) == 0x0010000000000000u, "DBL_MIN bits");
+    CHECK(bits64(dinf) == 0x7ff0000000000000u, "+inf f64 bits");
+    CHECK(bits64(1.0) == F64_ONE, "1.0 bits");
+}
+
+static void test_scalars(const char *mode)
+{
+    for (size_t i = 0; i < N_CASES32; i++) {
+        const struct case32 *c = &cases32[i];
+        float x = f32_of(c->in), want_r = f32_of(c->relu), want_g = f32_of(c->grad);
+        float r = relukit_relu_f32(x), g = relukit_relu_grad_f32(x);
+        CHECK(memcmp(&r, &want_r, sizeof r) == 0, "[%s] relu_f32(%s=0x%08x) = 0x%08x, want 0x%08x",
+              mode, c->name, (unsigned)c->in, (unsigned)bits32(r), (unsigned)c->relu);
+        CHECK(memcmp(&g, &want_g, sizeof g) == 0,
+              "[%s] relu_grad_f32(%s=0x%08x) = 0x%08x, want 0x%08x", mode, c->name,
+              (unsigned)c->in, (unsigned)bits32(g), (unsigned)c->grad);
+    }
+    for (size_t i = 0; i < N_CASES64; i++) {
+        const struct case64 *c = &cases64[i];
+        double x = f64_of(c->in), want_r = f64_of(c->relu), want_g = f64_of(c->grad);
+        double r = relukit_relu_f64(x), g = relukit_relu_grad_f64(x);
+        CHECK(memcmp(&r, &want_r, sizeof r) == 0,
+              "[%s] relu_f64(%s=0x%016llx) = 0x%016llx, want 0x%016llx", mode, c->name,
+              (unsigned long long)c->in, (unsigned long long)bits64(r),
+              (unsigned long long)c->relu);
+        CHECK(memcmp(&g, &want_g, sizeof g) == 0,
+              "[%s] relu_grad_f64(%s=0x%016llx) = 0x%016llx, want 0x%016llx", mode, c->name,
+              (unsigned long long)c->in, (unsigned long long)bits64(g),
+              (unsigned long long)c->grad);
+    }
+}
+
+/* the table through the array kernels too (one call over the whole table, in and out of place) */
+static void test_table_arrays(const char *mode)
+{
+    float x32[N_CASES32], y32[N_CASES32];
+    double x64[N_CASES64], y64[N_CASES64];
+    for (size_t i = 0; i < N_CASES32; i++)
+        x32[i] = f32_of(cases32[i].in);
+    for (size_t i = 0; i < N_CASES64; i++)
+        x64[i] = f64_of(cases64[i].in);
+
+    for (int op = 0; op < 2; op++) {
+        for (int inplace = 0; inplace < 2; inplace++) {
+            int bad = 0, rc;
+            float *out32 = y32;
+            double *out64 = y64;
+            if (inplace) {
+                memcpy(y32, x32, sizeof y32);
+                memcpy(y64, x64, sizeof y64);
+            }
+            const float *in32 = inplace ? y32 : x32;
+            const double *in64 = inplace ? y64 : x64;
+            rc = op ? relukit_relu_grad_array_f32(in32, N_CASES32, out32, N_CASES32)
+                    : relukit_relu_array_f32(in32, N_CASES32, out32, N_CASES32);
+            CHECK(rc == RELUKIT_OK, "[%s] table f32 op=%d inplace=%d rc=%d", mode, op, inplace, rc);
+            for (size_t i = 0; i < N_CASES32; i++) {
+                uint32_t want = op ? cases32[i].grad : cases32[i].relu;
+                if (bits32(y32[i]) != want) {
+                    bad++;
+                    printf("  [%s] table f32 op=%d inplace=%d %s: got 0x%08x want 0x%08x\n", mode,
+                           op, inplace, cases32[i].name, (unsigned)bits32(y32[i]), (unsigned)want);
+                }
+            }
+            CHECK(bad == 0, "[%s] table f32 array op=%d inplace=%d: %d wrong", mode, op, inplace,
+                  bad);
+
+            bad = 0;
+            rc = op ? relukit_relu_grad_array_f64(in64, N_CASES64, out64, N_CASES64)
+                    : relukit_relu_array_f64(in64, N_CASES64, out64, N_CASES64);
+            CHECK(rc == RELUKIT_OK, "[%s] table f64 op=%d inplace=%d rc=%d", mode, op, inplace, rc);
+            for (size_t i = 0; i < N_CASES64; i++) {
+                uint64_t want = op ? cases64[i].grad : cases64[i].relu;
+                if (bits64(y64[i]) != want) {
+                    bad++;
+                    printf("  [%s] table f64 op=%d inplace=%d %s: got 0x%016llx want 0x%016llx\n",
+                           mode, op, inplace, cases64[i].name, (unsigned long long)bits64(y64[i]),
+                           (unsigned long long)want);
+                }
+            }
+            CHECK(bad == 0, "[%s] table f64 array op=%d inplace=%d: %d wrong", mode, op, inplace,
+                  bad);
+        }
+    }
+}
+
+/* No float arithmetic on the inputs: signaling NaNs must not raise FE_INVALID. */
+static void test_no_fp_exceptions(void)
+{
+#if defined(FE_INVALID)
+    float x32[N_CASES32], y32[N_CASES32];
+    double x64[N_CASES64], y64[N_CASES64];
+    for (size_t i = 0; i < N_CASES32; i++)
+        x32[i] = f32_of(cases32[i].in);
+    for (size_t i = 0; i < N_CASES64; i++)
+        x64[i] = f64_of(cases64[i].in);
+    volatile uint32_t sink32 = 0;
+    volatile uint64_t sink64 = 0;
+
+    feclearexcept(FE_ALL_EXCEPT);
+    for (size_t i = 0; i < N_CASES32; i++) {
+        sink32 ^= bits32(relukit_relu_f32(x32[i]));
+        sink32 ^= bits32(relukit_relu_grad_f32(x32[i]));
+    }
+    for (size_t i = 0; i < N_CASES64; i++) {
+        sink64 ^= bits64(relukit_relu_f64(x64[i]));
+        sink64 ^= bits64(relukit_relu_grad_f64(x64[i]));
+    }
+    (void)relukit_relu_array_f32(x32, N_CASES32, y32, N_CASES32);
+    (void)relukit_relu_grad_array_f32(x32, N_CASES32, y32, N_CASES32);
+    (void)relukit_relu_array_f64(x64, N_CASES64, y64, N_CASES64);
+    (void)relukit_relu_grad_array_f64(x64, N_CASES64, y64, N_CASES64);
+    (void)relukit_relu_array_f32(x32, N_CASES32, x32, N_CASES32);
+    (void)relukit_relu_array_f64(x64, N_CASES64, x64, N_CASES64);
+    int raised = fetestexcept(FE_INVALID);
+    CHECK(raised == 0, "FE_INVALID raised by the relu kernels (float arithmetic on a NaN?)");
+    (void)sink32;
+    (void)sink64;
+#endif
+}
+
+static void test_i64(void)
+{
+    static const struct {
+        int64_t in, relu, grad;
+    } c[] = {
+        {INT64_MIN, 0, 0}, {INT64_MIN + 1, 0, 0}, {-42, 0, 0}, {-1, 0, 0},
+        {0, 0, 0},         {1, 1, 1},             {42, 42, 1}, {INT64_MAX, INT64_MAX, 1},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        int64_t r = relukit_relu_i64(c[i].in), g = relukit_relu_grad_i64(c[i].in);
+        CHECK(r == c[i].relu, "relu_i64(%lld) = %lld", (long long)c[i].in, (long long)r);
+        CHECK(g == c[i].grad, "relu_grad_i64(%lld) = %lld", (long long)c[i].in, (long long)g);
+    }
+}
+
+/* ---- array kernels vs the scalar kernels ------------------------------------------------- */
+
+static const size_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 1000};
+#define N_LENGTHS (sizeof lengths / sizeof lengths[0])
+#define MAX_LEN 1000
+#define MAX_OFF 3
+#define GUARD 8
+#define BUF_LEN (MAX_OFF + MAX_LEN + GUARD)
+
+/* ARRAY_TESTS(SFX, FT, UT, BITS_FN, OF_FN, CASES, N_CASES, FMT) defines
+ *   fill_SFX(FT *buf, size_t n)      input data: table values, random bit patterns, zeros
+ *   test_arrays_SFX(const char *mode)
+ *   test_esize_SFX(void) */
+#define ARRAY_TESTS(SFX, FT, UT, BITS_FN, OF_FN, CASES, N_CASES)                                 \
+    static void fill_##SFX(FT *buf, size_t n)                                                    \
+    {                                                                                            \
+        for (size_t i = 0; i < n; i++) {                                                         \
+            switch (i % 4) {                                                                     \
+            case 0: buf[i] = OF_FN(CASES[(i / 4) % N_CASES].in); break;                          \
+            case 1: buf[i] = OF_FN((UT)rng()); break; /* any bits: NaNs, subnormals, ... */      \
+            case 2: buf[i] = (FT)rng_sym(); break;                                               \
+            default: buf[i] = (rng() & 1) ? (FT)0.0 : (FT)-0.0; break;                           \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+    typedef int (*arrfn_##SFX)(const FT *, size_t, FT *, size_t);                                \
+    typedef FT (*scalfn_##SFX)(FT);                                                              \
+    static void test_arrays_##SFX(const char *mode)                                              \
+    {                                                                                            \
+        static FT src[BUF_LEN], dst[BUF_LEN], orig[BUF_LEN];                                     \
+        const arrfn_##SFX arr[2] = {relukit_relu_array_##SFX, relukit_relu_grad_array_##SFX};    \
+        const scalfn_##SFX scal[2] = {relukit_relu_##SFX, relukit_relu_grad_##SFX};              \
+        const char *names[2] = {"relu_array_" #SFX, "relu_grad_array_" #SFX};                    \
+        const UT sentinel = (UT)0xa5a5a5a5a5a5a5a5u;                                             \
+        for (int op = 0; op < 2; op++)                                                           \
+            for (size_t li = 0; li < N_LENGTHS; li++)                                            \
+                for (size_t ox = 0; ox <= MAX_OFF; ox++) {                                       \
+                    const size_t n = lengths[li];                                                \
+                    fill_##SFX(src, BUF_LEN);                                                    \
+                    memcpy(orig, src, sizeof src);                                               \
+                    /* out of place, every y offset for this x offset */                         \
+                    for (size_t oy = 0; oy <= MAX_OFF; oy++) {                                   \
+                        size_t bad = 0, guard_bad = 0;                                           \
+                        for (size_t i = 0; i < BUF_LEN; i++)                                     \
+                            dst[i] = OF_FN(sentinel);                                            \
+                        int rc = arr[op](src + ox, n, dst + oy, n);                              \
+                        for (size_t i = 0; i < n; i++)                                           \
+                            if (BITS_FN(dst[oy + i]) != BITS_FN(scal[op](src[ox + i])))          \
+                                bad++;                                                           \
+                        for (size_t i = 0; i < BUF_LEN; i++)                                     \
+                            if ((i < oy || i >= oy + n) && BITS_FN(dst[i]) != sentinel)          \
+                                guard_bad++;                                                     \
+                        CHECK(rc == RELUKIT_OK && bad == 0 && guard_bad == 0 &&                  \
+                                  memcmp(src, orig, sizeof src) == 0,                            \
+                              "[%s] %s n=%zu x_off=%zu y_off=%zu: rc=%d, %zu wrong, "            \
+                              "%zu outside y written, input %s",                                 \
+                              mode, names[op], n, ox, oy, rc, bad, guard_bad,                    \
+                              memcmp(src, orig, sizeof src) ? "modified" : "intact");            \
+                    }                                                                            \
+                    /* in place */                                                               \
+                    {                                                                            \
+                        size_t bad = 0, guard_bad = 0;                                           \
+                        memcpy(dst, src, sizeof src);                                            \
+                        int rc = arr[op](dst + ox, n, dst + ox, n);                              \
+                        for (size_t i = 0; i < BUF_LEN; i++) {                                   \
+                            if (i >= ox && i < ox + n) {                                         \
+                                if (BITS_FN(dst[i]) != BITS_FN(scal[op](src[i])))                \
+                                    bad++;                                                       \
+                            } else if (BITS_FN(dst[i]) != BITS_FN(src[i])) {                     \
+                                guard_bad++;                                                     \
+                            }                                                                    \
+                        }                                                                        \
+                        CHECK(rc == RELUKIT_OK && bad == 0 && guard_bad == 0,                    \
+                              "[%s] %s in place n=%zu off=%zu: rc=%d, %zu wrong, "               \
+                              "%zu outside written",                                             \
+                              mode, names[op], n, ox, rc, bad, guard_bad);                       \
+                    }                                                                            \
+                }                                                                                \
+    }                                                                                            \
+    static void test_esize_##SFX(void)                                                           \
+    {                                                                                            \
+        FT x[8], y[8], ysave[8];                                                                 \
+        const arrfn_##SFX arr[2] = {relukit_relu_array_##SFX, relukit_relu_grad_array_##SFX};    \
+        const char *names[2] = {"relu_array_" #SFX, "relu_grad_array_" #SFX};                    \
+        for (int op = 0; op < 2; op++) {                                                         \
+            fill_##SFX(x, 8);                                                                    \
+            for (size_t i = 0; i < 8; i++)                                                       \
+                y[i] = (FT)(100 + i);                                                            \
+            memcpy(ysave, y, sizeof y);                                                          \
+            static const size_t bad_len[][2] = {{5, 4}, {4, 5}, {0, 1}, {1, 0}, {8, 7},          \
+                                                {SIZE_MAX, 8}, {8, SIZE_MAX}};                   \
+            for (size_t t = 0; t < sizeof bad_len / sizeof bad_len[0]; t++) {                    \
+                int rc = arr[op](x, bad_len[t][0], y, bad_len[t][1]);                            \
+                CHECK(rc == RELUKIT_ESIZE && memcmp(y, ysave, sizeof y) == 0,                    \
+                      "%s x_len=%zu y_len=%zu: rc=%d (want ESIZE), y %s", names[op],             \
+                      bad_len[t][0], bad_len[t][1], rc,                                          \
+                      memcmp(y, ysave, sizeof y) ? "modified" : "intact");                       \
+            }                                                                                    \
+            /* in place with mismatched lengths */                                               \
+            memcpy(x, ysave, sizeof x);                                                          \
+            CHECK(arr[op](x, 8, x, 7) == RELUKIT_ESIZE && memcmp(x, ysave, sizeof x) == 0,       \
+                  "%s in place mismatched lengths", names[op]);                                  \
+            /* NULL with a nonzero length */                                                     \
+            CHECK(arr[op](NULL, 3, y, 3) == RELUKIT_ESIZE && memcmp(y, ysave, sizeof y) == 0,    \
+                  "%s x=NULL n=3", names[op]);                                                   \
+            CHECK(arr[op](x, 3, NULL, 3) == RELUKIT_ESIZE, "%s y=NULL n=3", names[op]);          \
+            CHECK(arr[op](NULL, 3, NULL, 3) == RELUKIT_ESIZE, "%s x=y=NULL n=3", names[op]);     \
+            /* length 0 is fine, with or without pointers, and touches nothing */                \
+            CHECK(arr[op](NULL, 0, NULL, 0) == RELUKIT_OK, "%s NULL n=0", names[op]);            \
+            CHECK(arr[op](x, 0, y, 0) == RELUKIT_OK && memcmp(y, ysave, sizeof y) == 0,          \
+                  "%s n=0 touched y", names[op]);                                                \
+            CHECK(arr[op](NULL, 0, y, 0) == RELUKIT_OK, "%s x=NULL n=0", names[op]);             \
+        }                                                                                        \
+    }
+
+ARRAY_TESTS(f32, float, uint32_t, bits32, f32_of, cases32, N_CASES32)
+ARRAY_TESTS(f64, double, uint64_t, bits64, f64_of, cases64, N_CASES64)
+
+/* ---- dense -------------------------------------------------------------------------------- */
+
+/* Exact same-order recomputation is meaningful only without possible FMA contraction and with
+ * the evaluation method of the type itself. */
+#if FLT_EVAL_METHOD == 0 && !defined(__FP_FAST_FMAF) && !defined(__FP_FAST_FMA)
+#define EXACT_ORDER_CHECK 1
+#else
+#define EXACT_ORDER_CHECK 0
+#endif
+
+/* DENSE_TESTS(SFX, FT, UT, BITS_FN, OF_FN, EPS) defines test_dense_random_SFX and
+ * test_dense_edges_SFX */
+#define DENSE_TESTS(SFX, FT, UT, BITS_FN, OF_FN, EPS)                                            \
+    static void test_dense_random_##SFX(void)                                                    \
+    {                                                                                            \
+        static const size_t shapes[][3] = {                                                      \
+            {1, 3, 2}, {1, 1, 1}, {2, 1, 5}, {4, 5, 7}, {3, 17, 33}, {2, 64, 9}, {1, 8, 16},     \
+            {5, 0, 3}, {0, 4, 3}, {3, 4, 0}, {0, 0, 0}, {7, 100, 31}, {2, 257, 1}, {16, 33, 17}, \
+        };                                                                                       \
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {                          \
+            const size_t batch = shapes[s][0], in = shapes[s][1], out = shapes[s][2];            \
+            const size_t nx = batch * in, nw = in * out, ny = batch * out;                       \
+            FT *x = malloc((nx + 1) * sizeof *x), *w = malloc((nw + 1) * sizeof *w);             \
+            FT *b = malloc((out + 1) * sizeof *b), *y = malloc((ny + 1) * sizeof *y);            \
+            if (!x || !w || !b || !y) {                                                          \
+                CHECK(0, "malloc");                                                              \
+                free(x), free(w), free(b), free(y);                                              \
+                return;                                                                          \
+            }                                                                                    \
+            for (size_t i = 0; i < nx; i++)                                                      \
+                x[i] = (FT)rng_sym();                                                            \
+            for (size_t i = 0; i < nw; i++)                                                      \
+                w[i] = (FT)rng_sym();                                                            \
+            for (size_t i = 0; i < out; i++)                                                     \
+                b[i] = (FT)(0.5 * rng_sym());                                                    \
+            y[ny] = (FT)12345; /* guard just past y */                                           \
+            int rc = relukit_dense_forward_##SFX(x, nx, w, nw, b, out, y, ny, batch, in, out);   \
+            CHECK(rc == RELUKIT_OK, "dense_" #SFX " (%zu,%zu,%zu) rc=%d", batch, in, out, rc);   \
+            CHECK(y[ny] == (FT)12345, "dense_" #SFX " (%zu,%zu,%zu) wrote past y", batch, in,    \
+                  out);                                                                          \
+            size_t bad_tol = 0, bad_sign = 0, bad_exact = 0;                                     \
+            double worst = 0.0;                                                                  \
+            for (size_t r = 0; r < batch; r++)                                                   \
+                for (size_t j = 0; j < out; j++) {                                               \
+                    /* double-precision reference and its error bound */                         \
+                    double ref = (double)b[j], mag = fabs((double)b[j]);                         \
+                    FT acc = b[j]; /* same order, same type */                                   \
+                    for (size_t k = 0; k < in; k++) {                                            \
+                        double p = (double)x[r * in + k] * (double)w[k * out + j];               \
+                        ref += p;                                                                \
+                        mag += fabs(p);                                                          \
+                        FT prod = x[r * in + k] * w[k * out + j];                                \
+                        acc = acc + prod;                                                        \
+                    }                                                                            \
+                    const FT got = y[r * out + j];                                               \
+                    const double want = ref > 0.0 ? ref : 0.0;                                   \
+                    const double tol = (double)(in + 2) * (EPS) * mag;                           \
+                    const double err = fabs((double)got - want);                                 \
+                    if (!(err <= tol))                                                           \
+                        bad_tol++;                                                               \
+                    if (err > worst)                                                             \
+                        worst = err;                                                             \
+                    /* never -0.0, never negative */                                             \
+                    if (BITS_FN(got) >> (sizeof(UT) * 8 - 1))                                    \
+                        bad_sign++;                                                              \
+                    const FT exact = acc > (FT)0 ? acc : (FT)0;                                  \
+                    if (EXACT_ORDER_CHECK && BITS_FN(got) != BITS_FN(exact))                     \
+                        bad_exact++;                                                             \
+                }                                                                                \
+            CHECK(bad_tol == 0 && bad_sign == 0 && bad_exact == 0,                               \
+                  "dense_" #SFX " (%zu,%zu,%zu): %zu outside tolerance (worst %g), %zu with "    \
+                  "sign bit set, %zu differ from same-order recomputation",                      \
+                  batch, in, out, bad_tol, worst, bad_sign, bad_exact);                          \
+            free(x), free(w), free(b), free(y);                                                  \
+        }                                                                                        \
+    }                                                                                            \
+    static void test_dense_edges_##SFX(void)                                                     \
+    {                                                                                            \
+        /* the guide's example: inputs {1, 2, -1}, layer 3 -> 2, with fixed (exact) weights */   \
+        {                                                                                        \
+            const FT x[3] = {1, 2, -1};                                                          \
+            const FT w[3 * 2] = {(FT)0.5, -1, (FT)0.25, (FT)0.5, -1, 2};                         \
+            const FT b0[2] = {0, 0}, b1[2] = {(FT)0.5, 3};                                       \
+            const FT want0[2] = {2, 0}, want1[2] = {(FT)2.5, 1};                                 \
+            FT y[2] = {-7, -7};                                                                  \
+            int rc = relukit_dense_forward_##SFX(x, 3, w, 6, b0, 2, y, 2, 1, 3, 2);              \
+            CHECK(rc == RELUKIT_OK && memcmp(y, want0, sizeof y) == 0,                           \
+                  "dense_" #SFX " guide example (zero bias): rc=%d y={%g,%g} want {2,+0}", rc,   \
+                  (double)y[0], (double)y[1]);                                                   \
+            rc = relukit_dense_forward_##SFX(x, 3, w, 6, b1, 2, y, 2, 1, 3, 2);                  \
+            CHECK(rc == RELUKIT_OK && memcmp(y, want1, sizeof y) == 0,                           \
+                  "dense_" #SFX " guide example (bias {0.5,3}): rc=%d y={%g,%g} want {2.5,1}",   \
+                  rc, (double)y[0], (double)y[1]);                                               \
+            /* the same input twice as a batch of 2 */                                           \
+            const FT x2[6] = {1, 2, -1, 1, 2, -1};                                               \
+            const FT want2[4] = {2, 0, 2, 0};                                                    \
+            FT y2[4] = {-7, -7, -7, -7};                                                         \
+            rc = relukit_dense_forward_##SFX(x2, 6, w, 6, b0, 2, y2, 4, 2, 3, 2);                \
+            CHECK(rc == RELUKIT_OK && memcmp(y2, want2, sizeof y2) == 0,                         \
+                  "dense_" #SFX " guide example batch 2: rc=%d", rc);                            \
+        }                                                                                        \
+        /* in == 0: y = relu(b) row by row, bit for bit (NaN payloads kept, -0.0 -> +0.0) */     \
+        {                                                                                        \
+            const UT qnan = (UT)((sizeof(UT) == 4) ? 0xffc12345u : 0xfff8000000012345u);         \
+            const FT b[4] = {(FT)1.5, (FT)-2, (FT)-0.0, OF_FN(qnan)};                            \
+            const FT dummy[1] = {0};                                                             \
+            FT y[3 * 4];                                                                         \
+            const FT wantrow[4] = {(FT)1.5, 0, 0, OF_FN(qnan)};                                  \
+            for (int variant = 0; variant < 2; variant++) {                                      \
+                for (size_t i = 0; i < 12; i++)                                                  \
+                    y[i] = (FT)-9;                                                               \
+                int rc = variant ? relukit_dense_forward_##SFX(dummy, 0, dummy, 0, b, 4, y, 12,  \
+                                                               3, 0, 4)                          \
+                                 : relukit_dense_forward_##SFX(NULL, 0, NULL, 0, b, 4, y, 12, 3, \
+                                                               0, 4);                            \
+                int ok = rc == RELUKIT_OK;                                                       \
+                for (size_t r = 0; r < 3; r++)                                                   \
+                    ok = ok && memcmp(y + 4 * r, wantrow, sizeof wantrow) == 0;                  \
+                CHECK(ok, "dense_" #SFX " in=0 (variant %d): rc=%d", variant, rc);               \
+            }                                                                                    \
+        }                                                                                        \
+        /* batch == 0 and out == 0 are valid and write nothing */                                \
+        {                                                                                        \
+            const FT w[2 * 3] = {1, 2, 3, 4, 5, 6}, b[3] = {1, 2, 3}, x[2] = {1, 1};             \
+            FT y[1] = {-5};                                                                      \
+            CHECK(relukit_dense_forward_##SFX(NULL, 0, w, 6, b, 3, NULL, 0, 0, 2, 3) ==          \
+                      RELUKIT_OK,                                                                \
+                  "dense_" #SFX " batch=0 NULL x/y");                                            \
+            CHECK(relukit_dense_forward_##SFX(x, 0, w, 6, b, 3, y, 0, 0, 2, 3) == RELUKIT_OK &&  \
+                      y[0] == (FT)-5,                                                            \
+                  "dense_" #SFX " batch=0");                                                     \
+            CHECK(relukit_dense_forward_##SFX(x, 2, NULL, 0, NULL, 0, NULL, 0, 1, 2, 0) ==       \
+                      RELUKIT_OK,                                                                \
+                  "dense_" #SFX " out=0 NULL w/b/y");                                            \
+            CHECK(relukit_dense_forward_##SFX(x, 2, w, 0, b, 0, y, 0, 1, 2, 0) == RELUKIT_OK &&  \
+                      y[0] == (FT)-5,                                                            \
+                  "dense_" #SFX " out=0");                                                       \
+            CHECK(relukit_dense_forward_##SFX(NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0) ==    \
+                      RELUKIT_OK,                                                                \
+                  "dense_" #SFX " all zero");                                                    \
+        }                                                                                        \
+        /* NaN and infinities propagate through the arithmetic and the relu */                   \
+        {                                                                                        \
+            const FT x[2] = {1, (FT)INFINITY}, w[2 * 2] = {1, 1, 1, -1}, b[2] = {0, 0};          \
+            FT y[2];                                                                             \
+            int rc = relukit_dense_forward_##SFX(x, 2, w, 4, b, 2, y, 2, 1, 2, 2);               \
+            CHECK(rc == RELUKIT_OK && y[0] == (FT)INFINITY && BITS_FN(y[1]) == 0,                \
+                  "dense_" #SFX " +inf input: y={%g,%g} want {inf,+0}", (double)y[0],            \
+                  (double)y[1]);                                                                 \
+            const FT xn[2] = {1, (FT)NAN};                                                       \
+            rc = relukit_dense_forward_##SFX(xn, 2, w, 4, b, 2, y, 2, 1, 2, 2);                  \
+            CHECK(rc == RELUKIT_OK && y[0] != y[0] && y[1] != y[1],                              \
+                  "dense_" #SFX " NaN input: y={%g,%g} want {nan,nan}", (double)y[0],            \
+                  (double)y[1]);                                                                 \
+        }                                                                                        \
+        /* ESIZE on every wrong length, y untouched; base shape batch=2, in=3, out=4 */          \
+        {                                                                                        \
+            FT x[2 * 3 + 1], w[3 * 4 + 1], b[4 + 1], y[2 * 4 + 1], ysave[2 * 4 + 1];             \
+            for (size_t i = 0; i < 7; i++)                                                       \
+                x[i] = (FT)i;                                                                    \
+            for (size_t i = 0; i < 13; i++)                                                      \
+                w[i] = (FT)i;                                                                    \
+            for (size_t i = 0; i < 5; i++)                                                       \
+                b[i] = (FT)i;                                                                    \
+            for (size_t i = 0; i < 9; i++)                                                       \
+                y[i] = (FT)(-1.0 - (double)i);                                                   \
+            memcpy(ysave, y, sizeof y);                                                          \
+            static const size_t good[4] = {6, 12, 4, 8};                                         \
+            for (size_t which = 0; which < 4; which++)                                           \
+                for (int delta = -1; delta <= 1; delta += 2) {                                   \
+                    size_t len[4] = {good[0], good[1], good[2], good[3]};                        \
+                    len[which] = delta < 0 ? len[which] - 1 : len[which] + 1;                    \
+                    int rc = relukit_dense_forward_##SFX(x, len[0], w, len[1], b, len[2], y,     \
+                                                         len[3], 2, 3, 4);                       \
+                    CHECK(rc == RELUKIT_ESIZE && memcmp(y, ysave, sizeof y) == 0,                \
+                          "dense_" #SFX " lengths {%zu,%zu,%zu,%zu}: rc=%d (want ESIZE), y %s",  \
+                          len[0], len[1], len[2], len[3], rc,                                    \
+                          memcmp(y, ysave, sizeof y) ? "modified" : "intact");                   \
+                }                                                                                \
+            /* the good lengths work (sanity for the cases above) */                             \
+            CHECK(relukit_dense_forward_##SFX(x, 6, w, 12, b, 4, y, 8, 2, 3, 4) == RELUKIT_OK,   \
+                  "dense_" #SFX " good lengths");                                                \
+            memcpy(y, ysave, sizeof y);                                                          \
+            /* NULL with a nonzero length */                                                     \
+            CHECK(relukit_dense_forward_##SFX(NULL, 6, w, 12, b, 4, y, 8, 2, 3, 4) ==            \
+                          RELUKIT_ESIZE &&                                                       \
+                      memcmp(y, ysave, sizeof y) == 0,                                           \
+                  "dense_" #SFX " x=NULL");                                                      \
+            CHECK(relukit_dense_forward_##SFX(x, 6, NULL, 12, b, 4, y, 8, 2, 3, 4) ==            \
+                          RELUKIT_ESIZE &&                                                       \
+                      memcmp(y, ysave, sizeof y) == 0,                                           \
+                  "dense_" #SFX " w=NULL");                                                      \
+            CHECK(relukit_dense_forward_##SFX(x, 6, w, 12, NULL, 4, y, 8, 2, 3, 4) ==            \
+                          RELUKIT_ESIZE &&                                                       \
+                      memcmp(y, ysave, sizeof y) == 0,                                           \
+                  "dense_" #SFX " b=NULL");                                                      \
+            CHECK(relukit_dense_forward_##SFX(x, 6, w, 12, b, 4, NULL, 8, 2, 3, 4) ==            \
+                      RELUKIT_ESIZE,                                                             \
+                  "dense_" #SFX " y=NULL");                                                      \
+            /* overflowing products, also when the given length equals the wrapped product */    \
+            const size_t big = SIZE_MAX / 2;                                                     \
+            CHECK(relukit_dense_forward_##SFX(x, big * 3, w, 12, b, 4, y, 8, big, 3, 4) ==       \
+                          RELUKIT_ESIZE &&                                                       \
+                      memcmp(y, ysave, sizeof y) == 0,                                           \
+                  "dense_" #SFX " batch*in overflow (SIZE_MAX/2, 3), wrapped x_len");            \
+            CHECK(relukit_dense_forward_##SFX(x, 6, w, 12, b, 4, y, 8, big, 3, 4) ==             \
+                      RELUKIT_ESIZE,                                                             \
+                  "dense_" #SFX " batch*in overflow (SIZE_MAX/2, 3)");                           \
+            CHECK(relukit_dense_forward_##SFX(x, big * 3, w, big * 3, b, 3, y, 3, 1, big, 3) ==  \
+                      RELUKIT_ESIZE,                                                             \
+                  "dense_" #SFX " in*out overflow");                                             \
+            CHECK(relukit_dense_forward_##SFX(x, 0, w, 0, b, 3, y, big * 3, big, 0, 3) ==        \
+                      RELUKIT_ESIZE,                                                             \
+                  "dense_" #SFX " batch*out overflow");                                          \
+            CHECK(relukit_dense_forward_##SFX(x, 0, w, 0, b, 3, y, big * 3, SIZE_MAX, 0, 3) ==   \
+                      RELUKIT_ESIZE,                                                             \
+                  "dense_" #SFX " batch*out overflow (SIZE_MAX)");                               \
+            CHECK(memcmp(y, ysave, sizeof y) == 0, "dense_" #SFX " overflow cases modified y");  \
+        }                                                                                        \
+    }
+
+DENSE_TESTS(f32, float, uint32_t, bits32, f32_of, (double)FLT_EPSILON)
+DENSE_TESTS(f64, double, uint64_t, bits64, f64_of, DBL_EPSILON)
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void run_contract_tests(const char *mode)
+{
+    test_scalars(mode);
+    test_table_arrays(mode);
+    test_arrays_f32(mode);
+    test_arrays_f64(mode);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0); /* failures stay visible if a kernel crashes */
+    test_table_constants();
+    run_contract_tests("default");
+    test_no_fp_exceptions();
+    test_i64();
+    test_esize_f32();
+    test_esize_f64();
+    test_dense_random_f32();
+    test_dense_random_f64();
+    test_dense_edges_f32();
+    test_dense_edges_f64();
+
+#if HAVE_MXCSR
+    /* The ReLU kernels decide on bit patterns: flush-to-zero and denormals-are-zero must not
+     * change any result (subnormal inputs stay subnormal, grad of one is still 1). */
+    {
+        const unsigned int saved = _mm_getcsr();
+        _mm_setcsr(saved | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
+        run_contract_tests("FTZ+DAZ");
+        _mm_setcsr(saved);
+    }
+#endif
+
+    printf("%lu passed, %lu failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}
