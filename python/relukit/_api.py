@@ -58,7 +58,9 @@ def relu(x: Any, *, out: np.ndarray | None = None, backend: str | None = None) -
     return _apply(x, out, b.relu_float, b.relu_int, b.relu_array)
 
 
-def relu_array(arr: Any, *, out: np.ndarray | None = None, backend: str | None = None) -> np.ndarray:
+def relu_array(
+    arr: Any, *, out: np.ndarray | None = None, backend: str | None = None
+) -> np.ndarray:
     """ReLU of an array-like, always returning an ndarray (the guide's ``relu_array``)."""
     b = resolve(backend)
     a = arr if type(arr) is np.ndarray else as_float_array(arr)

@@ -28,7 +28,9 @@ class BackendUnavailableError(ImportError):
 
 _loaded: dict[str, ModuleType] = {}
 _failed: dict[str, str] = {}
-_context: contextvars.ContextVar[str | None] = contextvars.ContextVar("relukit_backend", default=None)
+_context: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "relukit_backend", default=None
+)
 _global: str | None = None
 #: Read once, at import (as python-zstandard does); set_backend() overrides it at run time.
 _env: str | None = os.environ.get(ENV_VAR) or None

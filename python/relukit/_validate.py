@@ -19,10 +19,12 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 def check_dtype(a: np.ndarray, what: str = "input") -> np.ndarray:
     """Return ``a`` if its dtype is native float32/float64, else raise TypeError."""
     dt = a.dtype
-    if dt == F32 or dt == F64:
+    if dt in (F32, F64):
         return a
     if dt.kind == "f" and dt.newbyteorder("=") in (F32, F64):
-        raise TypeError(f"relukit: {what} has non-native byte order {dt.str!r}; use .astype({dt.name!r})")
+        raise TypeError(
+            f"relukit: {what} has non-native byte order {dt.str!r}; use .astype({dt.name!r})"
+        )
     raise TypeError(f"relukit: unsupported dtype {dt} for {what}; use float32 or float64 arrays")
 
 
@@ -39,13 +41,17 @@ def as_float_array(x: Any) -> np.ndarray:
     Integer data becomes float64; float32/float64 keep their dtype; anything else is a TypeError.
     """
     if x is None or isinstance(x, (str, bytes, bytearray, dict, set)):
-        raise TypeError(f"relukit: expected a number or an array of numbers, got {type(x).__name__}")
+        raise TypeError(
+            f"relukit: expected a number or an array of numbers, got {type(x).__name__}"
+        )
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError("relukit: masked arrays are not supported; pass x.filled(...) instead")
     try:
         a = np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
-        raise ValueError(f"relukit: cannot make a rectangular array from the input: {exc}") from None
+        raise ValueError(
+            f"relukit: cannot make a rectangular array from the input: {exc}"
+        ) from None
     if a.dtype.kind in "iu" and not isinstance(x, (np.ndarray, np.generic)):
         return a.astype(F64)
     return check_dtype(a)

@@ -49,10 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relukit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run the conformance vectors through every backend")
-    check.add_argument("--backend", action="append", choices=BACKENDS,
-                       help="check only this backend (repeatable)")
-    check.add_argument("--strict", action="store_true",
-                       help="fail when a backend is not available")
+    check.add_argument(
+        "--backend", action="append", choices=BACKENDS, help="check only this backend (repeatable)"
+    )
+    check.add_argument("--strict", action="store_true", help="fail when a backend is not available")
     check.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     check.set_defaults(run=_check)
     args = parser.parse_args(argv)

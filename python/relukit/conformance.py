@@ -85,9 +85,34 @@ def edge_values(dtype: np.dtype) -> np.ndarray:
     nans = np.array(nan_bits, dtype=u).view(dtype)
     tiny = info.smallest_subnormal
     values = np.array(
-        [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, np.inf, -np.inf, info.max, -info.max, info.tiny,
-         -info.tiny, tiny, -tiny, tiny * 3, -tiny * 3, info.tiny - tiny, -(info.tiny - tiny),
-         info.eps, -info.eps, 1e-30, -1e-30, 3.5, -7.25, 123456.0, -123456.0],
+        [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            np.inf,
+            -np.inf,
+            info.max,
+            -info.max,
+            info.tiny,
+            -info.tiny,
+            tiny,
+            -tiny,
+            tiny * 3,
+            -tiny * 3,
+            info.tiny - tiny,
+            -(info.tiny - tiny),
+            info.eps,
+            -info.eps,
+            1e-30,
+            -1e-30,
+            3.5,
+            -7.25,
+            123456.0,
+            -123456.0,
+        ],
         dtype=dtype,
     )
     return np.concatenate([values, nans])
@@ -96,8 +121,9 @@ def edge_values(dtype: np.dtype) -> np.ndarray:
 def random_values(dtype: np.dtype, n: int, rng: np.random.Generator) -> np.ndarray:
     """Random bit patterns (every class of float shows up) mixed with normal numbers."""
     dtype = np.dtype(dtype)
-    raw = rng.integers(0, np.iinfo(_UINT[dtype.itemsize]).max, n, dtype=_UINT[dtype.itemsize],
-                       endpoint=True).view(dtype)
+    raw = rng.integers(
+        0, np.iinfo(_UINT[dtype.itemsize]).max, n, dtype=_UINT[dtype.itemsize], endpoint=True
+    ).view(dtype)
     normal = rng.standard_normal(n).astype(dtype)
     return np.where(rng.random(n) < 0.5, raw, normal)
 
@@ -213,21 +239,35 @@ def check_dense(backend: str, rng: np.random.Generator) -> Result:
     """Dense forward within :func:`dense_tolerance` of the float64 reference."""
     res = Result()
     for dtype in DTYPES:
-        for n_in, n_out, batch in ((3, 2, 1), (3, 2, 5), (1, 1, 1), (0, 4, 2), (17, 9, 3),
-                                   (64, 33, 4), (784, 256, 2), (5, 0, 3), (5, 3, 0)):
+        for n_in, n_out, batch in (
+            (3, 2, 1),
+            (3, 2, 5),
+            (1, 1, 1),
+            (0, 4, 2),
+            (17, 9, 3),
+            (64, 33, 4),
+            (784, 256, 2),
+            (5, 0, 3),
+            (5, 3, 0),
+        ):
             layer = Dense(n_in, n_out, dtype=dtype, seed=int(rng.integers(1 << 30)))
             layer.biases = rng.standard_normal(n_out)
             x = rng.standard_normal((batch, n_in)).astype(dtype)
             got = layer.forward(x, backend=backend)
             expect = dense_reference(x, layer.weights, layer.biases)
             tol = dense_tolerance(x, layer.weights, layer.biases, dtype)
-            ok = (got.dtype == dtype and got.shape == expect.shape
-                  and bool(np.all(np.abs(got.astype(np.float64) - expect) <= tol)))
+            ok = (
+                got.dtype == dtype
+                and got.shape == expect.shape
+                and bool(np.all(np.abs(got.astype(np.float64) - expect) <= tol))
+            )
             res.add(ok, f"{dtype.name} {n_in}->{n_out} batch {batch}")
             if batch:
                 one = layer.forward(x[0], backend=backend)
-                res.add(one.shape == (n_out,) and bool(np.all(np.abs(one - expect[0]) <= tol[0])),
-                        f"{dtype.name} {n_in}->{n_out} 1-D input")
+                res.add(
+                    one.shape == (n_out,) and bool(np.all(np.abs(one - expect[0]) <= tol[0])),
+                    f"{dtype.name} {n_in}->{n_out} 1-D input",
+                )
     return results_dense_nan(backend, res)
 
 

@@ -95,11 +95,15 @@ class Dense:
 
     def _input(self, x: Any) -> np.ndarray:
         if x is None or isinstance(x, (str, bytes)):
-            raise TypeError(f"relukit: Dense input must be an array of numbers, got {type(x).__name__}")
+            raise TypeError(
+                f"relukit: Dense input must be an array of numbers, got {type(x).__name__}"
+            )
         try:
             a = np.asarray(x)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"relukit: cannot make a rectangular array from the input: {exc}") from None
+            raise ValueError(
+                f"relukit: cannot make a rectangular array from the input: {exc}"
+            ) from None
         if a.dtype.kind not in "fiu":
             raise TypeError(f"relukit: Dense input must be numbers, got dtype {a.dtype}")
         if a.ndim not in (1, 2) or a.shape[-1] != self.in_features:
@@ -139,6 +143,10 @@ class SimpleNeuralLayer(Dense):
         backend: str | None = None,
     ) -> None:
         super().__init__(
-            input_size, output_size, init="standard_normal", dtype="float64", seed=seed,
+            input_size,
+            output_size,
+            init="standard_normal",
+            dtype="float64",
+            seed=seed,
             backend=backend,
         )

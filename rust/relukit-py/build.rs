@@ -13,7 +13,13 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     let python = env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".to_string());
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
-    for name in ["relukit.h", "relukit_internal.h", "relu.c", "dense.c", "cffi_build.py"] {
+    for name in [
+        "relukit.h",
+        "relukit_internal.h",
+        "relu.c",
+        "dense.c",
+        "cffi_build.py",
+    ] {
         println!("cargo:rerun-if-changed={}", csrc.join(name).display());
     }
 

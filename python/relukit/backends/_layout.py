@@ -7,7 +7,9 @@ from collections.abc import Callable
 import numpy as np
 
 
-def flat_pair(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, Callable[[], None] | None]:
+def flat_pair(
+    x: np.ndarray, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, Callable[[], None] | None]:
     """1-D contiguous arrays ``(xf, yf)`` pairing x and out element by element.
 
     Views when x and out share a contiguous layout (no copy); otherwise x is copied into
