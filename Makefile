@@ -29,6 +29,7 @@ rtest:                         ## Rust kernel crate: no Python needed
 
 lint: venv
 	$(BIN)/ruff check python tests benchmarks csrc
+	$(BIN)/ruff format --check python tests benchmarks csrc
 	cd rust && cargo fmt --all -- --check
 	cd rust && cargo clippy --release --all-targets --quiet -- -D warnings
 

@@ -105,13 +105,12 @@ def get_backend() -> str:
 
 
 def set_backend(name: str | None) -> None:
-    """Set the process-wide default backend; ``None`` or "auto" goes back to the default."""
+    """Set the process-wide backend ("auto" included, overriding ``RELUKIT_BACKEND``);
+    ``None`` goes back to the default (``RELUKIT_BACKEND``, else "auto")."""
     global _global
-    if name is None:
-        _global = None
-        return
-    load(name)  # fail now, not at the next call
-    _global = None if name == "auto" else name
+    if name is not None:
+        load(name)  # fail now, not at the next call
+    _global = name
 
 
 @contextmanager

@@ -46,15 +46,31 @@ def as_float_array(x: Any) -> np.ndarray:
         )
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError("relukit: masked arrays are not supported; pass x.filled(...) instead")
+    if isinstance(x, int) and not isinstance(x, bool):
+        check_int(x)
     try:
         a = np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
         raise ValueError(
             f"relukit: cannot make a rectangular array from the input: {exc}"
         ) from None
-    if a.dtype.kind in "iu" and not isinstance(x, (np.ndarray, np.generic)):
+    if isinstance(x, (np.ndarray, np.generic)):
+        return check_dtype(a)
+    if a.dtype.kind in "fuO" and _has_big_int(x):  # NumPy would make them float or object
+        raise OverflowError("relukit: the input holds ints outside the int64 range")
+    if a.dtype.kind in "iu":
         return a.astype(F64)
+    if a.dtype.kind == "O":
+        raise TypeError("relukit: the input holds objects that are not numbers (e.g. None)")
     return check_dtype(a)
+
+
+def _has_big_int(x: Any) -> bool:
+    """Whether a (nested) list or tuple holds a Python int outside int64."""
+    if not isinstance(x, (list, tuple)):
+        return False
+    items = np.asarray(x, dtype=object).flat
+    return any(type(v) is int and not INT64_MIN <= v <= INT64_MAX for v in items)
 
 
 def array_and_out(x: np.ndarray, out: Any) -> tuple[np.ndarray, np.ndarray]:
