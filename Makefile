@@ -44,7 +44,7 @@ test: ctest rtest lint pytest check
 bench: dev                     ## the cross-language benchmark
 	$(BIN)/python -m pytest benchmarks -q -p no:randomly --benchmark-only \
 		--benchmark-group-by=group --benchmark-sort=mean \
-		--benchmark-columns=min,median,mean,ops,rounds
+		--benchmark-columns=min,median,mean,ops,rounds --relukit-stat=min
 
 clean:
 	rm -rf $(VENV) build rust/target .pytest_cache .benchmarks
