@@ -17,6 +17,8 @@ def flat_pair(
     returned ``finish`` callback copies into out.
     """
     if x.flags.c_contiguous and out.flags.c_contiguous:
+        if x.ndim == 1:
+            return x, out, None
         return x.reshape(-1), out.reshape(-1), None
     if x.flags.f_contiguous and out.flags.f_contiguous:
         return x.reshape(-1, order="F"), out.reshape(-1, order="F"), None

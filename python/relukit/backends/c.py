@@ -14,7 +14,7 @@ from relukit.backends._layout import flat_pair
 
 NAME = "c"
 ffi, lib = _c.ffi, _c.lib
-_CTYPE = {"f": "float[]", "d": "double[]"}
+_CTYPE = {"f": ffi.typeof("float[]"), "d": ffi.typeof("double[]")}  # parsed once
 
 relu_float = lib.relukit_relu_f64
 relu_int = lib.relukit_relu_i64
@@ -32,11 +32,17 @@ def _check(status: int, what: str) -> None:
 
 
 def _elementwise(kernels: dict, x: np.ndarray, out: np.ndarray, what: str) -> None:
-    xf, yf, finish = flat_pair(x, out)
-    ctype = _CTYPE[x.dtype.char]
-    cx = ffi.from_buffer(ctype, xf)
-    cy = ffi.from_buffer(ctype, yf, require_writable=True)
-    _check(kernels[x.dtype.char](cx, len(cx), cy, len(cy)), what)
+    code = x.dtype.char
+    ctype = _CTYPE[code]
+    try:  # the common case, both C-contiguous: from_buffer refuses anything else
+        cx = ffi.from_buffer(ctype, x)
+        cy = ffi.from_buffer(ctype, out, require_writable=True)
+        finish = None
+    except (ValueError, BufferError, TypeError):
+        xf, yf, finish = flat_pair(x, out)
+        cx = ffi.from_buffer(ctype, xf)
+        cy = ffi.from_buffer(ctype, yf, require_writable=True)
+    _check(kernels[code](cx, len(cx), cy, len(cy)), what)
     if finish is not None:
         finish()
 
