@@ -87,7 +87,7 @@ def array_and_out(x: np.ndarray, out: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("relukit: out is read-only")
     if out is x:
         return x, out
-    if (x.base is None and out.base is None) or not np.may_share_memory(x, out):
+    if (x.flags.owndata and out.flags.owndata) or not np.may_share_memory(x, out):
         return x, out  # two arrays that own their data never overlap: skip the bounds test
     if (
         x.__array_interface__["data"][0] == out.__array_interface__["data"][0]
