@@ -89,4 +89,24 @@ static inline int relukit_mul_size(size_t a, size_t b, size_t *r)
 RELUKIT_FLOAT_OPS(f32, float, uint32_t, 32, 0x7f800000u, 0x3f800000u)
 RELUKIT_FLOAT_OPS(f64, double, uint64_t, 64, 0x7ff0000000000000u, 0x3ff0000000000000u)
 
+/* ---- test/benchmark hooks (defined in relu.c; exported, but not public API) --------------
+ *
+ * The array kernels pick a path once, on first use: AVX2 if the CPU (and OS) support it and
+ * the environment variable RELUKIT_FORCE_PORTABLE is unset, empty or "0"; else portable.
+ * These hooks let tests and benchmarks reach every path. Not meant to be called while other
+ * threads run the kernels (they are atomic, but a call in flight keeps its old path). */
+enum { RELUKIT_SIMD_PORTABLE = 0, RELUKIT_SIMD_AVX2 = 1 };
+/* Select the path: RELUKIT_SIMD_PORTABLE; RELUKIT_SIMD_AVX2 (only if the CPU supports it);
+ * any other value re-runs the default selection (environment + CPU). Returns the path now in
+ * effect. */
+int relukit__set_simd(int mode);
+/* The path in effect (resolving it if not yet done). */
+int relukit__get_simd(void);
+/* Set the non-temporal-store threshold (bytes read + written; streaming is used out of place
+ * on the AVX2 path when 2 * n * sizeof(element) > bytes; SIZE_MAX disables it). Returns the
+ * previous value. */
+size_t relukit__set_nt_threshold(size_t bytes);
+/* How many array calls have taken the streaming path so far. */
+unsigned long relukit__nt_calls(void);
+
 #endif /* RELUKIT_INTERNAL_H */

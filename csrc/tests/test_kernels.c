@@ -1,8 +1,15 @@
-/* test_kernels.c: standalone test program for the relukit C kernels (public API only).
+/* test_kernels.c: standalone test program for the relukit C kernels (public API, plus the
+ * internal path-selection hooks of relukit_internal.h so every code path is reached).
  *
  * Build: gcc -std=c11 ... -Icsrc csrc/tests/test_kernels.c csrc/relu.c csrc/dense.c -lm
  * Prints one line per failure, then a final line "N passed, M failed"; exits nonzero on any
- * failure. */
+ * failure.
+ *
+ * The array contract tests run under every path: portable, AVX2 (cached stores) and AVX2 with
+ * the non-temporal-store threshold lowered to 0 (so every out-of-place call streams), each in
+ * the default FP mode and under FTZ+DAZ. On a CPU without AVX2 the AVX2 runs are skipped with a
+ * note. */
+#define _POSIX_C_SOURCE 200809L /* setenv / unsetenv, to test RELUKIT_FORCE_PORTABLE */
 #include <fenv.h>
 #include <float.h>
 #include <math.h>
@@ -12,6 +19,7 @@
 #include <string.h>
 
 #include "../relukit.h"
+#include "../relukit_internal.h"
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -193,6 +201,48 @@ static void test_scalars(const char *mode)
     }
 }
 
+/* every table value at every position modulo 32 elements (every lane of every vector of the
+ * AVX2 4-vector block, for both widths), plus a 7-element tail; in and out of place */
+#define TILE_BLOCK 32
+#define TILE_TAIL 7
+#define TILE_TESTS(SFX, FT, UT, BITS_FN, OF_FN, CASES, N_CASES, FMT, FMTCAST)                    \
+    static void test_table_tiled_##SFX(const char *mode)                                         \
+    {                                                                                            \
+        enum { N = (int)(TILE_BLOCK * N_CASES + TILE_TAIL) };                                    \
+        static FT x[N], y[N];                                                                    \
+        for (size_t i = 0; i < (size_t)N; i++)                                                   \
+            x[i] = OF_FN(CASES[(i / TILE_BLOCK) % N_CASES].in);                                  \
+        for (int op = 0; op < 2; op++)                                                           \
+            for (int inplace = 0; inplace < 2; inplace++) {                                      \
+                size_t bad = 0;                                                                  \
+                int rc;                                                                          \
+                if (inplace) {                                                                   \
+                    memcpy(y, x, sizeof y);                                                      \
+                    rc = op ? relukit_relu_grad_array_##SFX(y, N, y, N)                          \
+                            : relukit_relu_array_##SFX(y, N, y, N);                              \
+                } else {                                                                         \
+                    memset(y, 0x5a, sizeof y);                                                   \
+                    rc = op ? relukit_relu_grad_array_##SFX(x, N, y, N)                          \
+                            : relukit_relu_array_##SFX(x, N, y, N);                              \
+                }                                                                                \
+                for (size_t i = 0; i < (size_t)N; i++) {                                         \
+                    const size_t c = (i / TILE_BLOCK) % N_CASES;                                 \
+                    const UT want = op ? CASES[c].grad : CASES[c].relu;                          \
+                    if (BITS_FN(y[i]) != want && bad++ < 4)                                      \
+                        printf("  [%s] tiled " #SFX " op=%d inplace=%d i=%zu %s: got " FMT       \
+                               " want " FMT "\n",                                                \
+                               mode, op, inplace, i, CASES[c].name, (FMTCAST)BITS_FN(y[i]),      \
+                               (FMTCAST)want);                                                   \
+                }                                                                                \
+                CHECK(rc == RELUKIT_OK && bad == 0,                                              \
+                      "[%s] tiled table " #SFX " op=%d inplace=%d: rc=%d, %zu wrong", mode, op,  \
+                      inplace, rc, bad);                                                         \
+            }                                                                                    \
+    }
+TILE_TESTS(f32, float, uint32_t, bits32, f32_of, cases32, N_CASES32, "0x%08x", unsigned)
+TILE_TESTS(f64, double, uint64_t, bits64, f64_of, cases64, N_CASES64, "0x%016llx",
+           unsigned long long)
+
 /* the table through the array kernels too (one call over the whole table, in and out of place) */
 static void test_table_arrays(const char *mode)
 {
@@ -248,7 +298,7 @@ static void test_table_arrays(const char *mode)
 }
 
 /* No float arithmetic on the inputs: signaling NaNs must not raise FE_INVALID. */
-static void test_no_fp_exceptions(void)
+static void test_no_fp_exceptions(const char *mode)
 {
 #if defined(FE_INVALID)
     float x32[N_CASES32], y32[N_CASES32];
@@ -276,9 +326,12 @@ static void test_no_fp_exceptions(void)
     (void)relukit_relu_array_f32(x32, N_CASES32, x32, N_CASES32);
     (void)relukit_relu_array_f64(x64, N_CASES64, x64, N_CASES64);
     int raised = fetestexcept(FE_INVALID);
-    CHECK(raised == 0, "FE_INVALID raised by the relu kernels (float arithmetic on a NaN?)");
+    CHECK(raised == 0, "[%s] FE_INVALID raised by the relu kernels (float arithmetic on a NaN?)",
+          mode);
     (void)sink32;
     (void)sink64;
+#else
+    (void)mode;
 #endif
 }
 
@@ -299,10 +352,16 @@ static void test_i64(void)
 
 /* ---- array kernels vs the scalar kernels ------------------------------------------------- */
 
-static const size_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 1000};
-#define N_LENGTHS (sizeof lengths / sizeof lengths[0])
-#define MAX_LEN 1000
-#define MAX_OFF 3
+/* every length 0..70 (empty, tails only, one vector, partial and full 4-vector blocks for both
+ * widths), then 1000 and 4099 (many blocks, odd tail) */
+#define N_SMALL_LENGTHS 71
+static size_t length_at(size_t li)
+{
+    return li < N_SMALL_LENGTHS ? li : (li == N_SMALL_LENGTHS ? 1000 : 4099);
+}
+#define N_LENGTHS (N_SMALL_LENGTHS + 2)
+#define MAX_LEN 4099
+#define MAX_OFF 7 /* start offsets 0..7 elements from a 64-byte boundary, for x and y each */
 #define GUARD 8
 #define BUF_LEN (MAX_OFF + MAX_LEN + GUARD)
 
@@ -326,7 +385,7 @@ static const size_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 1000};
     typedef FT (*scalfn_##SFX)(FT);                                                              \
     static void test_arrays_##SFX(const char *mode)                                              \
     {                                                                                            \
-        static FT src[BUF_LEN], dst[BUF_LEN], orig[BUF_LEN];                                     \
+        static _Alignas(64) FT src[BUF_LEN], dst[BUF_LEN], orig[BUF_LEN];                        \
         const arrfn_##SFX arr[2] = {relukit_relu_array_##SFX, relukit_relu_grad_array_##SFX};    \
         const scalfn_##SFX scal[2] = {relukit_relu_##SFX, relukit_relu_grad_##SFX};              \
         const char *names[2] = {"relu_array_" #SFX, "relu_grad_array_" #SFX};                    \
@@ -334,34 +393,35 @@ static const size_t lengths[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 1000};
         for (int op = 0; op < 2; op++)                                                           \
             for (size_t li = 0; li < N_LENGTHS; li++)                                            \
                 for (size_t ox = 0; ox <= MAX_OFF; ox++) {                                       \
-                    const size_t n = lengths[li];                                                \
-                    fill_##SFX(src, BUF_LEN);                                                    \
-                    memcpy(orig, src, sizeof src);                                               \
+                    const size_t n = length_at(li);                                              \
+                    const size_t span = MAX_OFF + n + GUARD; /* the part of the buffers used */  \
+                    fill_##SFX(src, span);                                                       \
+                    memcpy(orig, src, span * sizeof *src);                                       \
                     /* out of place, every y offset for this x offset */                         \
                     for (size_t oy = 0; oy <= MAX_OFF; oy++) {                                   \
                         size_t bad = 0, guard_bad = 0;                                           \
-                        for (size_t i = 0; i < BUF_LEN; i++)                                     \
+                        for (size_t i = 0; i < span; i++)                                        \
                             dst[i] = OF_FN(sentinel);                                            \
                         int rc = arr[op](src + ox, n, dst + oy, n);                              \
                         for (size_t i = 0; i < n; i++)                                           \
                             if (BITS_FN(dst[oy + i]) != BITS_FN(scal[op](src[ox + i])))          \
                                 bad++;                                                           \
-                        for (size_t i = 0; i < BUF_LEN; i++)                                     \
+                        for (size_t i = 0; i < span; i++)                                        \
                             if ((i < oy || i >= oy + n) && BITS_FN(dst[i]) != sentinel)          \
                                 guard_bad++;                                                     \
-                        CHECK(rc == RELUKIT_OK && bad == 0 && guard_bad == 0 &&                  \
-                                  memcmp(src, orig, sizeof src) == 0,                            \
+                        const int src_ok = memcmp(src, orig, span * sizeof *src) == 0;          \
+                        CHECK(rc == RELUKIT_OK && bad == 0 && guard_bad == 0 && src_ok,          \
                               "[%s] %s n=%zu x_off=%zu y_off=%zu: rc=%d, %zu wrong, "            \
                               "%zu outside y written, input %s",                                 \
                               mode, names[op], n, ox, oy, rc, bad, guard_bad,                    \
-                              memcmp(src, orig, sizeof src) ? "modified" : "intact");            \
+                              src_ok ? "intact" : "modified");                                   \
                     }                                                                            \
                     /* in place */                                                               \
                     {                                                                            \
                         size_t bad = 0, guard_bad = 0;                                           \
-                        memcpy(dst, src, sizeof src);                                            \
+                        memcpy(dst, src, span * sizeof *src);                                    \
                         int rc = arr[op](dst + ox, n, dst + ox, n);                              \
-                        for (size_t i = 0; i < BUF_LEN; i++) {                                   \
+                        for (size_t i = 0; i < span; i++) {                                      \
                             if (i >= ox && i < ox + n) {                                         \
                                 if (BITS_FN(dst[i]) != BITS_FN(scal[op](src[i])))                \
                                     bad++;                                                       \
@@ -639,29 +699,243 @@ ARRAY_TESTS(f64, double, uint64_t, bits64, f64_of, cases64, N_CASES64)
 DENSE_TESTS(f32, float, uint32_t, bits32, f32_of, (double)FLT_EPSILON)
 DENSE_TESTS(f64, double, uint64_t, bits64, f64_of, DBL_EPSILON)
 
+/* ---- code paths: selection, environment override, non-temporal threshold ------------------ */
+
+#define DEFAULT_NT_THRESHOLD ((size_t)16 << 20) /* the value documented in relu.c */
+
+static int cpu_has_avx2(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+#else
+    return 0;
+#endif
+}
+
+static int env_forces_portable(void)
+{
+    const char *v = getenv("RELUKIT_FORCE_PORTABLE");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+/* Must run before any other kernel call: the first call resolves the path from the
+ * environment and the CPU, once. */
+static void test_initial_path(void)
+{
+    const int want = env_forces_portable() ? RELUKIT_SIMD_PORTABLE
+                     : cpu_has_avx2()      ? RELUKIT_SIMD_AVX2
+                                           : RELUKIT_SIMD_PORTABLE;
+    const int got = relukit__get_simd();
+    CHECK(got == want, "initial path %d, want %d (RELUKIT_FORCE_PORTABLE=%s, cpu avx2=%d)", got,
+          want, getenv("RELUKIT_FORCE_PORTABLE") ? getenv("RELUKIT_FORCE_PORTABLE") : "(unset)",
+          cpu_has_avx2());
+}
+
+static void test_env_override(void)
+{
+    const int best = cpu_has_avx2() ? RELUKIT_SIMD_AVX2 : RELUKIT_SIMD_PORTABLE;
+    const char *old = getenv("RELUKIT_FORCE_PORTABLE");
+    char saved[64] = "";
+    const int had = old != NULL;
+    if (had)
+        snprintf(saved, sizeof saved, "%s", old);
+    static const struct {
+        const char *value; /* NULL: unset */
+        int portable;
+    } cases[] = {{"1", 1}, {NULL, 0}, {"0", 0}, {"", 0}, {"yes", 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].value)
+            setenv("RELUKIT_FORCE_PORTABLE", cases[i].value, 1);
+        else
+            unsetenv("RELUKIT_FORCE_PORTABLE");
+        const int want = cases[i].portable ? RELUKIT_SIMD_PORTABLE : best;
+        const int got = relukit__set_simd(-1); /* re-run the default selection */
+        CHECK(got == want && relukit__get_simd() == want,
+              "RELUKIT_FORCE_PORTABLE=%s: path %d, want %d",
+              cases[i].value ? cases[i].value : "(unset)", got, want);
+    }
+    /* read once: changing the environment afterwards does not change the resolved path */
+    unsetenv("RELUKIT_FORCE_PORTABLE");
+    (void)relukit__set_simd(-1);
+    setenv("RELUKIT_FORCE_PORTABLE", "1", 1);
+    CHECK(relukit__get_simd() == best, "path changed after the environment changed");
+    if (had)
+        setenv("RELUKIT_FORCE_PORTABLE", saved, 1);
+    else
+        unsetenv("RELUKIT_FORCE_PORTABLE");
+    /* explicit selection */
+    CHECK(relukit__set_simd(RELUKIT_SIMD_PORTABLE) == RELUKIT_SIMD_PORTABLE,
+          "set_simd(portable) refused");
+    CHECK(relukit__set_simd(RELUKIT_SIMD_AVX2) == best, "set_simd(avx2) gave %d, want %d",
+          relukit__get_simd(), best);
+    (void)relukit__set_simd(-1);
+}
+
+/* NT_TESTS(SFX, FT, BITS_FN, OF_FN) defines test_nt_SFX(threshold, use_default): lengths just
+ * at (2*n*size == threshold: cached stores) and just above (streaming) the threshold, out of
+ * place at several y alignments and in place (never streams), every result checked against the
+ * scalar kernel and the streaming-call counter checked. Run under the AVX2 path; under the
+ * portable path (expect_stream = 0) nothing may stream. */
+#define NT_TESTS(SFX, FT, BITS_FN, OF_FN)                                                        \
+    static void test_nt_##SFX(const char *mode, size_t threshold, int expect_stream)             \
+    {                                                                                            \
+        typedef int (*fn_t)(const FT *, size_t, FT *, size_t);                                   \
+        typedef FT (*sfn_t)(FT);                                                                 \
+        const fn_t arr[2] = {relukit_relu_array_##SFX, relukit_relu_grad_array_##SFX};           \
+        const sfn_t scal[2] = {relukit_relu_##SFX, relukit_relu_grad_##SFX};                     \
+        const size_t n_at = threshold / (2 * sizeof(FT));                                        \
+        const size_t cap = n_at + 1 + 8;                                                         \
+        FT *x = malloc(cap * sizeof *x), *y = malloc(cap * sizeof *y);                           \
+        if (!x || !y) {                                                                          \
+            CHECK(0, "malloc %zu", cap);                                                         \
+            free(x), free(y);                                                                    \
+            return;                                                                              \
+        }                                                                                        \
+        fill_##SFX(x, cap);                                                                      \
+        for (int op = 0; op < 2; op++)                                                           \
+            for (size_t above = 0; above < 2; above++)                                           \
+                for (size_t off = 0; off < 8; off += 3) { /* y start 0, 3, 6 elements in */      \
+                    const size_t n = n_at + above;                                               \
+                    for (int inplace = 0; inplace < 2; inplace++) {                              \
+                        FT *out = y + off;                                                       \
+                        const FT *in = inplace ? out : x;                                        \
+                        if (inplace)                                                             \
+                            memcpy(out, x, n * sizeof *x);                                       \
+                        else                                                                     \
+                            memset(y, 0x5a, cap * sizeof *y);                                    \
+                        const unsigned long before = relukit__nt_calls();                        \
+                        const int rc = arr[op](in, n, out, n);                                   \
+                        const unsigned long streamed = relukit__nt_calls() - before;             \
+                        size_t bad = 0;                                                          \
+                        for (size_t i = 0; i < n; i++)                                           \
+                            if (BITS_FN(out[i]) != BITS_FN(scal[op](x[i])))                      \
+                                bad++;                                                           \
+                        const unsigned long want_stream =                                        \
+                            (expect_stream && above && !inplace) ? 1u : 0u;                      \
+                        CHECK(rc == RELUKIT_OK && bad == 0 && streamed == want_stream,           \
+                              "[%s] nt " #SFX " op=%d threshold=%zu n=%zu y_off=%zu inplace=%d: " \
+                              "rc=%d, %zu wrong, streamed %lu (want %lu)",                       \
+                              mode, op, threshold, n, off, inplace, rc, bad, streamed,           \
+                              want_stream);                                                      \
+                    }                                                                            \
+                }                                                                                \
+        free(x), free(y);                                                                        \
+    }
+NT_TESTS(f32, float, bits32, f32_of)
+NT_TESTS(f64, double, bits64, f64_of)
+
+static void test_nt_thresholds(void)
+{
+    const size_t old = relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+    CHECK(old == DEFAULT_NT_THRESHOLD, "default NT threshold %zu, want %zu", old,
+          DEFAULT_NT_THRESHOLD);
+    if (relukit__set_simd(RELUKIT_SIMD_AVX2) == RELUKIT_SIMD_AVX2) {
+        static const size_t small[] = {4096, 4096 + 64, 1000 * 8};
+        for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
+            relukit__set_nt_threshold(small[i]);
+            test_nt_f32("avx2", small[i], 1);
+            test_nt_f64("avx2", small[i], 1);
+        }
+        relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+        test_nt_f32("avx2 default threshold", DEFAULT_NT_THRESHOLD, 1);
+        test_nt_f64("avx2 default threshold", DEFAULT_NT_THRESHOLD, 1);
+        /* SIZE_MAX disables streaming */
+        relukit__set_nt_threshold(SIZE_MAX);
+        {
+            float x[64] = {0}, y[64];
+            const unsigned long before = relukit__nt_calls();
+            CHECK(relukit_relu_array_f32(x, 64, y, 64) == RELUKIT_OK &&
+                      relukit__nt_calls() == before,
+                  "NT threshold SIZE_MAX still streamed");
+        }
+        relukit__set_nt_threshold(0);
+        {
+            float x[64] = {0}, y[64];
+            const unsigned long before = relukit__nt_calls();
+            CHECK(relukit_relu_array_f32(x, 64, y, 64) == RELUKIT_OK &&
+                      relukit__nt_calls() == before + 1,
+                  "NT threshold 0 did not stream");
+        }
+    } else {
+        printf("note: no AVX2 on this CPU, streaming-store tests skipped\n");
+    }
+    (void)relukit__set_simd(RELUKIT_SIMD_PORTABLE);
+    relukit__set_nt_threshold(4096);
+    test_nt_f32("portable", 4096, 0);
+    test_nt_f64("portable", 4096, 0);
+    relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+    (void)relukit__set_simd(-1);
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void run_contract_tests(const char *mode)
 {
     test_scalars(mode);
     test_table_arrays(mode);
+    test_table_tiled_f32(mode);
+    test_table_tiled_f64(mode);
     test_arrays_f32(mode);
     test_arrays_f64(mode);
+}
+
+static const struct path {
+    const char *name;
+    int simd;
+    size_t nt_threshold;
+} paths[] = {
+    {"portable", RELUKIT_SIMD_PORTABLE, DEFAULT_NT_THRESHOLD},
+    {"avx2", RELUKIT_SIMD_AVX2, DEFAULT_NT_THRESHOLD},
+    {"avx2+stream", RELUKIT_SIMD_AVX2, 0}, /* every out-of-place call streams */
+};
+#define N_PATHS (sizeof paths / sizeof paths[0])
+
+/* Select a path; returns 0 (after a note) if this CPU cannot run it. */
+static int select_path(const struct path *p)
+{
+    const int got = relukit__set_simd(p->simd);
+    relukit__set_nt_threshold(p->nt_threshold);
+    if (got == p->simd)
+        return 1;
+    CHECK(!cpu_has_avx2(), "[%s] path not selectable although the CPU has AVX2", p->name);
+    printf("note: path %s not available on this CPU, skipped\n", p->name);
+    return 0;
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* failures stay visible if a kernel crashes */
+    test_initial_path();
+    test_env_override();
     test_table_constants();
-    run_contract_tests("default");
-    test_no_fp_exceptions();
+    for (size_t pi = 0; pi < N_PATHS; pi++) {
+        if (!select_path(&paths[pi]))
+            continue;
+        const unsigned long before = relukit__nt_calls();
+        run_contract_tests(paths[pi].name);
+        test_no_fp_exceptions(paths[pi].name);
+        /* dense: the AVX2 build of the row loop must give the same bits as the portable one
+         * (the exact same-order recomputation check in test_dense_random_*) */
+        const unsigned long fails_before = n_fail;
+        test_dense_random_f32();
+        test_dense_random_f64();
+        test_dense_edges_f32();
+        test_dense_edges_f64();
+        if (n_fail != fails_before)
+            printf("  (the dense failures above are on path %s)\n", paths[pi].name);
+        const unsigned long streamed = relukit__nt_calls() - before;
+        if (paths[pi].nt_threshold == 0)
+            CHECK(streamed > 0, "[%s] no call streamed", paths[pi].name);
+        else
+            CHECK(streamed == 0, "[%s] %lu calls streamed", paths[pi].name, streamed);
+    }
+    (void)relukit__set_simd(-1);
+    relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+    test_nt_thresholds();
     test_i64();
     test_esize_f32();
     test_esize_f64();
-    test_dense_random_f32();
-    test_dense_random_f64();
-    test_dense_edges_f32();
-    test_dense_edges_f64();
 
 #if HAVE_MXCSR
     /* The ReLU kernels decide on bit patterns: flush-to-zero and denormals-are-zero must not
@@ -669,8 +943,16 @@ int main(void)
     {
         const unsigned int saved = _mm_getcsr();
         _mm_setcsr(saved | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
-        run_contract_tests("FTZ+DAZ");
+        for (size_t pi = 0; pi < N_PATHS; pi++) {
+            char mode[64];
+            if (!select_path(&paths[pi]))
+                continue;
+            snprintf(mode, sizeof mode, "%s FTZ+DAZ", paths[pi].name);
+            run_contract_tests(mode);
+        }
         _mm_setcsr(saved);
+        (void)relukit__set_simd(-1);
+        relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
     }
 #endif
 
