@@ -8,7 +8,10 @@
 //! * `relu_grad(x)` is `1` for `x > 0`, `0` for `±0.0` and negatives, and `x` itself for NaN.
 //!
 //! The float kernels decide on the bit pattern, never with float arithmetic or comparisons, so
-//! NaNs pass through untouched and the loops auto-vectorize. For `i64`, `relu(x) = max(x, 0)` and
+//! NaNs pass through untouched and the loops auto-vectorize. On x86-64 CPUs with AVX2 the slice
+//! kernels (and the n-d ones on contiguous arrays) use explicit AVX2 code chosen at run time,
+//! with non-temporal stores for large out-of-place calls; `RELUKIT_FORCE_PORTABLE=1` keeps the
+//! portable loops. For `i64`, `relu(x) = max(x, 0)` and
 //! `relu_grad(x) = (x > 0) as i64`.
 //!
 //! Where each op lives: [`relu`] (scalar, slice and n-dimensional ReLU and its gradient) and
@@ -16,8 +19,12 @@
 
 use std::fmt;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 pub mod dense;
 pub mod relu;
+#[doc(hidden)]
+pub mod simd;
 
 pub use dense::dense_forward;
 pub use relu::{
@@ -26,7 +33,7 @@ pub use relu::{
 };
 
 mod sealed {
-    pub trait Sealed {}
+    pub trait Sealed: crate::simd::private::SimdFloat {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
 }

@@ -3,6 +3,7 @@
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
 
+use crate::simd::{self, Op};
 use crate::{Float, ShapeError};
 
 /// Implements [`Float`] for a float type on its bit pattern (`$bits` is the same-width unsigned).
@@ -58,35 +59,12 @@ pub fn relu_grad_i64(x: i64) -> i64 {
     i64::from(x > 0)
 }
 
-/// `y[i] = f(x[i])`, or an error (touching nothing) when the lengths differ.
-#[inline(always)]
-fn map_slice<T: Float>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) -> Result<(), ShapeError> {
-    if x.len() != y.len() {
-        return Err(ShapeError(format!(
-            "x has {} elements but y has {}",
-            x.len(),
-            y.len()
-        )));
-    }
-    for (out, &v) in y.iter_mut().zip(x) {
-        *out = f(v);
-    }
-    Ok(())
-}
-
-/// `y[i] = f(y[i])`.
-#[inline(always)]
-fn map_slice_inplace<T: Float>(y: &mut [T], f: impl Fn(T) -> T) {
-    for v in y.iter_mut() {
-        *v = f(*v);
-    }
-}
-
 /// `y = f(x)` elementwise over arrays of the same shape and any layout.
 #[inline(always)]
 fn map_nd<T: Float>(
     x: ArrayViewD<'_, T>,
     mut y: ArrayViewMutD<'_, T>,
+    op: Op,
     f: impl Fn(T) -> T,
 ) -> Result<(), ShapeError> {
     if x.shape() != y.shape() {
@@ -100,7 +78,7 @@ fn map_nd<T: Float>(
     // orders, so the flat slice kernel applies.
     if x.strides() == y.strides() {
         if let (Some(xs), Some(ys)) = (x.as_slice_memory_order(), y.as_slice_memory_order_mut()) {
-            return map_slice(xs, ys, f);
+            return simd::map(op, xs, ys);
         }
     }
     Zip::from(&mut y).and(&x).for_each(|out, &v| *out = f(v));
@@ -109,9 +87,9 @@ fn map_nd<T: Float>(
 
 /// `y = f(y)` elementwise over an array of any layout.
 #[inline(always)]
-fn map_nd_inplace<T: Float>(mut y: ArrayViewMutD<'_, T>, f: impl Fn(T) -> T) {
+fn map_nd_inplace<T: Float>(mut y: ArrayViewMutD<'_, T>, op: Op, f: impl Fn(T) -> T) {
     if let Some(ys) = y.as_slice_memory_order_mut() {
-        map_slice_inplace(ys, f);
+        simd::map_inplace(op, ys);
     } else {
         y.map_inplace(|v| *v = f(*v));
     }
@@ -119,33 +97,33 @@ fn map_nd_inplace<T: Float>(mut y: ArrayViewMutD<'_, T>, f: impl Fn(T) -> T) {
 
 /// `y[i] = relu(x[i])`; `Err` (touching nothing) if the lengths differ.
 pub fn relu_slice<T: Float>(x: &[T], y: &mut [T]) -> Result<(), ShapeError> {
-    map_slice(x, y, T::relu)
+    simd::map(Op::Relu, x, y)
 }
 
 /// `y[i] = relu(y[i])`.
 pub fn relu_inplace<T: Float>(y: &mut [T]) {
-    map_slice_inplace(y, T::relu)
+    simd::map_inplace(Op::Relu, y)
 }
 
 /// `y[i] = relu_grad(x[i])`; `Err` (touching nothing) if the lengths differ.
 pub fn relu_grad_slice<T: Float>(x: &[T], y: &mut [T]) -> Result<(), ShapeError> {
-    map_slice(x, y, T::relu_grad)
+    simd::map(Op::Grad, x, y)
 }
 
 /// `y[i] = relu_grad(y[i])`.
 pub fn relu_grad_inplace<T: Float>(y: &mut [T]) {
-    map_slice_inplace(y, T::relu_grad)
+    simd::map_inplace(Op::Grad, y)
 }
 
 /// `y = relu(x)` elementwise for arrays of any shape and memory layout (strided, negative
 /// strides, Fortran order); `Err` (touching nothing) if the shapes differ.
 pub fn relu_nd<T: Float>(x: ArrayViewD<'_, T>, y: ArrayViewMutD<'_, T>) -> Result<(), ShapeError> {
-    map_nd(x, y, T::relu)
+    map_nd(x, y, Op::Relu, T::relu)
 }
 
 /// `y = relu(y)` elementwise for an array of any shape and memory layout.
 pub fn relu_nd_inplace<T: Float>(y: ArrayViewMutD<'_, T>) {
-    map_nd_inplace(y, T::relu)
+    map_nd_inplace(y, Op::Relu, T::relu)
 }
 
 /// `y = relu_grad(x)` elementwise for arrays of any shape and memory layout; `Err` (touching
@@ -154,12 +132,12 @@ pub fn relu_grad_nd<T: Float>(
     x: ArrayViewD<'_, T>,
     y: ArrayViewMutD<'_, T>,
 ) -> Result<(), ShapeError> {
-    map_nd(x, y, T::relu_grad)
+    map_nd(x, y, Op::Grad, T::relu_grad)
 }
 
 /// `y = relu_grad(y)` elementwise for an array of any shape and memory layout.
 pub fn relu_grad_nd_inplace<T: Float>(y: ArrayViewMutD<'_, T>) {
-    map_nd_inplace(y, T::relu_grad)
+    map_nd_inplace(y, Op::Grad, T::relu_grad)
 }
 
 #[cfg(test)]

@@ -1,0 +1,158 @@
+//! Micro benchmark of the ReLU slice kernels: portable vs AVX2 vs `copy_from_slice` (the
+//! roofline: same bytes read and written, no compute), in place and out of place.
+//!
+//! Run with `cargo run --release --example bench` (add `-- quick` for fewer repeats). Each
+//! figure is the best of several timed runs after a warm-up; every timed run repeats the
+//! kernel until it takes at least `MIN_RUN` so timer granularity does not matter. Throughput
+//! is bytes read + bytes written per second (2 × n × element size per call), as for NumPy.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use relukit_kernels::simd::{avx2_available, map_inplace_with, map_with, Op, Path, NT_MIN_BYTES};
+
+const MIN_RUN: Duration = Duration::from_millis(20);
+
+/// A kernel under test: reads `x`, writes `y` (or rewrites `y` in place).
+type Kernel<'a, T> = Box<dyn FnMut(&[T], &mut [T]) + 'a>;
+
+/// Best seconds per call of each kernel over `repeats` rounds. The kernels take turns within
+/// each round, so a noisy neighbour (shared memory bandwidth) hits all of them alike.
+fn best_secs<T>(repeats: usize, x: &[T], y: &mut [T], kernels: &mut [Kernel<'_, T>]) -> Vec<f64> {
+    let mut iters = vec![1usize; kernels.len()];
+    for (k, it) in kernels.iter_mut().zip(&mut iters) {
+        k(black_box(x), black_box(&mut *y)); // warm-up: page faults, caches, frequency
+        loop {
+            let t = Instant::now();
+            for _ in 0..*it {
+                k(black_box(x), black_box(&mut *y));
+            }
+            if t.elapsed() >= MIN_RUN {
+                break;
+            }
+            *it *= 2;
+        }
+    }
+    let mut best = vec![f64::INFINITY; kernels.len()];
+    for _ in 0..repeats {
+        for ((k, &it), b) in kernels.iter_mut().zip(&iters).zip(&mut best) {
+            let t = Instant::now();
+            for _ in 0..it {
+                k(black_box(x), black_box(&mut *y));
+            }
+            *b = b.min(t.elapsed().as_secs_f64() / it as f64);
+        }
+    }
+    best
+}
+
+/// Values with about half of them negative, so both branches of the contract are exercised.
+fn data<T: Copy>(n: usize, from_f64: fn(f64) -> T) -> Vec<T> {
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            from_f64((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
+        })
+        .collect()
+}
+
+fn gbs(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e9
+}
+
+/// One row: copy, portable, AVX2 (default streaming threshold) out of place and in place.
+fn row<T: relukit_kernels::Float>(label: &str, n: usize, x: &[T], y: &mut [T], repeats: usize) {
+    let (x, y) = (&x[..n], &mut y[..n]);
+    let bytes = 2 * n * std::mem::size_of::<T>();
+    let avx2 = avx2_available();
+    let mut kernels: Vec<Kernel<'_, T>> = vec![
+        Box::new(|x: &[T], y: &mut [T]| y.copy_from_slice(x)),
+        Box::new(|x: &[T], y: &mut [T]| {
+            map_with(Path::Portable, Op::Relu, x, y, usize::MAX).unwrap()
+        }),
+        Box::new(|_: &[T], y: &mut [T]| map_inplace_with(Path::Portable, Op::Relu, y)),
+    ];
+    if avx2 {
+        kernels.push(Box::new(|x: &[T], y: &mut [T]| {
+            map_with(Path::Avx2, Op::Relu, x, y, NT_MIN_BYTES).unwrap()
+        }));
+        kernels.push(Box::new(|_: &[T], y: &mut [T]| {
+            map_inplace_with(Path::Avx2, Op::Relu, y)
+        }));
+    }
+    let r: Vec<f64> = best_secs(repeats, x, y, &mut kernels)
+        .into_iter()
+        .map(|s| gbs(bytes, s))
+        .chain([f64::NAN, f64::NAN])
+        .collect();
+    let (copy, port, port_in, avx, avx_in) = (r[0], r[1], r[2], r[3], r[4]);
+    println!(
+        "| {label:<9} | {copy:>8.1} | {port:>8.1} | {avx:>8.1} | {:>5.2}x | {port_in:>8.1} | {avx_in:>8.1} | {:>5.2}x |",
+        avx / copy,
+        avx_in / copy
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let repeats = if quick { 3 } else { 9 };
+    println!(
+        "AVX2 available: {}; streaming stores above {} MiB read+written; GB/s = (read + written) / s\n",
+        avx2_available(),
+        NT_MIN_BYTES >> 20
+    );
+    println!(
+        "| case      | copy     | port out | avx2 out | /copy  | port in  | avx2 in  | /copy  |"
+    );
+    println!(
+        "|-----------|----------|----------|----------|--------|----------|----------|--------|"
+    );
+    let max = 64 << 20;
+    let x32 = data(max, |v| v as f32);
+    let mut y32 = vec![0.0f32; max];
+    for (label, n) in [
+        ("f32 4K", 4 << 10),
+        ("f32 64K", 64 << 10),
+        ("f32 1M", 1 << 20),
+        ("f32 16M", 16 << 20),
+        ("f32 64M", 64 << 20),
+    ] {
+        let reps = if n >= 16 << 20 {
+            repeats.min(5)
+        } else {
+            repeats
+        };
+        row(label, n, &x32, &mut y32, reps);
+    }
+    let x64 = data(1 << 20, |v| v);
+    let mut y64 = vec![0.0f64; 1 << 20];
+    row("f64 1M", 1 << 20, &x64, &mut y64, repeats);
+
+    if !avx2_available() {
+        return;
+    }
+    // Where streaming stores start to pay: AVX2 out of place, cached vs streaming stores.
+    println!("\nStreaming threshold sweep (f32, AVX2 relu out of place, GB/s)\n");
+    println!("| r+w MiB | copy     | cached   | stream   | stream/cached |");
+    println!("|---------|----------|----------|----------|---------------|");
+    for mib in [4usize, 8, 12, 14, 16, 20, 24, 32, 64, 128] {
+        let n = (mib << 20) / 8;
+        let bytes = 2 * n * 4;
+        let mut kernels: Vec<Kernel<'_, f32>> = vec![
+            Box::new(|x: &[f32], y: &mut [f32]| y.copy_from_slice(x)),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                map_with(Path::Avx2, Op::Relu, x, y, usize::MAX).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(Path::Avx2, Op::Relu, x, y, 0).unwrap()),
+        ];
+        let r = best_secs(repeats, &x32[..n], &mut y32[..n], &mut kernels);
+        let (copy, cached, stream) = (gbs(bytes, r[0]), gbs(bytes, r[1]), gbs(bytes, r[2]));
+        println!(
+            "| {mib:>7} | {copy:>8.1} | {cached:>8.1} | {stream:>8.1} | {:>12.2}x |",
+            stream / cached
+        );
+    }
+}
