@@ -36,8 +36,9 @@ lint: venv
 pytest: dev
 	$(BIN)/python -m pytest -q
 
-check: dev                     ## every backend against the numeric contract
+check: dev                     ## every backend against the numeric contract, SIMD and portable paths
 	$(BIN)/relukit check --strict
+	RELUKIT_FORCE_PORTABLE=1 $(BIN)/relukit check --strict
 
 test: ctest rtest lint pytest check
 
