@@ -25,20 +25,20 @@ _RELU_GRAD = {
 _DENSE = {"f": _rs.dense_forward_f32, "d": _rs.dense_forward_f64}
 
 
-def relu_array(x: np.ndarray, out: np.ndarray) -> None:
-    outofplace, inplace = _RELU[x.dtype.char]
+def _elementwise(kernels: dict, x: np.ndarray, out: np.ndarray) -> None:
+    outofplace, inplace = kernels[x.dtype.char]
     if out is x:
-        inplace(x)
+        inplace(x)  # one writeable borrow: rust-numpy refuses x and out borrowed together
     else:
         outofplace(x, out)
+
+
+def relu_array(x: np.ndarray, out: np.ndarray) -> None:
+    _elementwise(_RELU, x, out)
 
 
 def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
-    outofplace, inplace = _RELU_GRAD[x.dtype.char]
-    if out is x:
-        inplace(x)
-    else:
-        outofplace(x, out)
+    _elementwise(_RELU_GRAD, x, out)
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
