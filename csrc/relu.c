@@ -171,51 +171,44 @@ RELUKIT_AVX2_FN static inline __m256i grad_v_f64(__m256i u)
 #define RELUKIT_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 #define RELUKIT_STREAM(p, v) _mm256_stream_si256((__m256i *)(void *)(p), (v))
 
+/* RELUKIT_AVX2_BODY(FT, VOP, ELEM, STORE): y[i] = ELEM(x[i]) for i < n, as a scalar head up to
+ * the first 32-byte aligned element of y (so no vector store splits a cache line, and the
+ * streaming store's alignment holds when y is FT-aligned), four vectors per iteration, single
+ * vectors, a scalar tail. W = 32 / sizeof(FT) lanes; every vector's loads precede its stores,
+ * so in place is safe. The same shape as map_body! in rust/relukit-kernels/src/avx2.rs. */
+#define RELUKIT_AVX2_BODY(FT, VOP, ELEM, STORE)                                                  \
+    const size_t w = 32 / sizeof(FT);                                                            \
+    size_t head = ((32u - ((uintptr_t)(void *)y & 31u)) & 31u) / sizeof(FT);                     \
+    size_t i = 0;                                                                                \
+    if (head > n)                                                                                \
+        head = n;                                                                                \
+    for (; i < head; i++)                                                                        \
+        y[i] = ELEM(x[i]);                                                                       \
+    for (; i + 4 * w <= n; i += 4 * w) {                                                         \
+        const __m256i a = RELUKIT_LOADV(x + i), b = RELUKIT_LOADV(x + i + w);                    \
+        const __m256i c = RELUKIT_LOADV(x + i + 2 * w), d = RELUKIT_LOADV(x + i + 3 * w);        \
+        STORE(y + i, VOP(a));                                                                    \
+        STORE(y + i + w, VOP(b));                                                                \
+        STORE(y + i + 2 * w, VOP(c));                                                            \
+        STORE(y + i + 3 * w, VOP(d));                                                            \
+    }                                                                                            \
+    for (; i + w <= n; i += w)                                                                   \
+        STORE(y + i, VOP(RELUKIT_LOADV(x + i)));                                                 \
+    for (; i < n; i++)                                                                           \
+        y[i] = ELEM(x[i]);
+
 /* RELUKIT_AVX2_LOOPS(NAME, FT, VOP, ELEM) defines
  *   NAME_avx2(x, y, n)         y[i] = ELEM(x[i]), cached stores; x == y allowed
- *   NAME_avx2_stream(x, y, n)  the same with non-temporal stores; x != y, y FT-aligned
- * W = 32 / sizeof(FT) lanes per vector; every vector's loads precede its stores, so in place
- * is safe. */
+ *   NAME_avx2_stream(x, y, n)  the same with non-temporal stores; x != y, y FT-aligned */
 #define RELUKIT_AVX2_LOOPS(NAME, FT, VOP, ELEM)                                                  \
     RELUKIT_AVX2_FN static void NAME##_avx2(const FT *x, FT *y, size_t n)                        \
     {                                                                                            \
-        const size_t w = 32 / sizeof(FT);                                                        \
-        size_t i = 0;                                                                            \
-        for (; i + 4 * w <= n; i += 4 * w) {                                                     \
-            const __m256i a = RELUKIT_LOADV(x + i), b = RELUKIT_LOADV(x + i + w);                \
-            const __m256i c = RELUKIT_LOADV(x + i + 2 * w), d = RELUKIT_LOADV(x + i + 3 * w);    \
-            RELUKIT_STOREU(y + i, VOP(a));                                                       \
-            RELUKIT_STOREU(y + i + w, VOP(b));                                                   \
-            RELUKIT_STOREU(y + i + 2 * w, VOP(c));                                               \
-            RELUKIT_STOREU(y + i + 3 * w, VOP(d));                                               \
-        }                                                                                        \
-        for (; i + w <= n; i += w)                                                               \
-            RELUKIT_STOREU(y + i, VOP(RELUKIT_LOADV(x + i)));                                    \
-        for (; i < n; i++)                                                                       \
-            y[i] = ELEM(x[i]);                                                                   \
+        RELUKIT_AVX2_BODY(FT, VOP, ELEM, RELUKIT_STOREU)                                         \
     }                                                                                            \
     RELUKIT_AVX2_FN static void NAME##_avx2_stream(const FT *x, FT *y, size_t n)                 \
     {                                                                                            \
-        const size_t w = 32 / sizeof(FT);                                                        \
-        size_t head = ((32u - ((uintptr_t)(void *)y & 31u)) & 31u) / sizeof(FT);                 \
-        size_t i = 0;                                                                            \
-        if (head > n)                                                                            \
-            head = n;                                                                            \
-        for (; i < head; i++)                                                                    \
-            y[i] = ELEM(x[i]);                                                                   \
-        for (; i + 4 * w <= n; i += 4 * w) {                                                     \
-            const __m256i a = RELUKIT_LOADV(x + i), b = RELUKIT_LOADV(x + i + w);                \
-            const __m256i c = RELUKIT_LOADV(x + i + 2 * w), d = RELUKIT_LOADV(x + i + 3 * w);    \
-            RELUKIT_STREAM(y + i, VOP(a));                                                       \
-            RELUKIT_STREAM(y + i + w, VOP(b));                                                   \
-            RELUKIT_STREAM(y + i + 2 * w, VOP(c));                                               \
-            RELUKIT_STREAM(y + i + 3 * w, VOP(d));                                               \
-        }                                                                                        \
-        for (; i + w <= n; i += w)                                                               \
-            RELUKIT_STREAM(y + i, VOP(RELUKIT_LOADV(x + i)));                                    \
+        RELUKIT_AVX2_BODY(FT, VOP, ELEM, RELUKIT_STREAM)                                         \
         _mm_sfence(); /* order the weakly-ordered streaming stores before we return */          \
-        for (; i < n; i++)                                                                       \
-            y[i] = ELEM(x[i]);                                                                   \
     }
 
 RELUKIT_AVX2_LOOPS(relu_f32, float, relu_v_f32, relukit_relu_elem_f32)
