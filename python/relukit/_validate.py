@@ -35,25 +35,31 @@ def check_int(x: int) -> int:
     raise OverflowError(f"relukit: int {x} is outside the int64 range every backend supports")
 
 
+def to_array(x: Any, what: str = "input") -> np.ndarray:
+    """``np.asarray(x)`` with relukit's errors: TypeError for None, text, mappings and masked
+    arrays, ValueError (not NumPy's message alone) for ragged nested lists."""
+    if x is None or isinstance(x, (str, bytes, bytearray, dict, set)):
+        raise TypeError(
+            f"relukit: {what} must be a number or an array of numbers, got {type(x).__name__}"
+        )
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError("relukit: masked arrays are not supported; pass x.filled(...) instead")
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise ValueError(
+            f"relukit: cannot make a rectangular array from the {what}: {exc}"
+        ) from None
+
+
 def as_float_array(x: Any) -> np.ndarray:
     """Convert an array-like (list, tuple, buffer, ndarray subclass) to a float ndarray.
 
     Integer data becomes float64; float32/float64 keep their dtype; anything else is a TypeError.
     """
-    if x is None or isinstance(x, (str, bytes, bytearray, dict, set)):
-        raise TypeError(
-            f"relukit: expected a number or an array of numbers, got {type(x).__name__}"
-        )
-    if isinstance(x, np.ma.MaskedArray):
-        raise TypeError("relukit: masked arrays are not supported; pass x.filled(...) instead")
     if isinstance(x, int) and not isinstance(x, bool):
         check_int(x)
-    try:
-        a = np.asarray(x)
-    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
-        raise ValueError(
-            f"relukit: cannot make a rectangular array from the input: {exc}"
-        ) from None
+    a = to_array(x)
     if isinstance(x, (np.ndarray, np.generic)):
         return check_dtype(a)
     if a.dtype.kind in "fuO" and _has_big_int(x):  # NumPy would make them float or object

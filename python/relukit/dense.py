@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from relukit._backend import resolve
-from relukit._validate import check_dtype
+from relukit._validate import check_dtype, to_array
 
 INITS = ("he_normal", "he_uniform", "glorot_uniform", "standard_normal", "zeros")
 
@@ -94,16 +94,7 @@ class Dense:
         return np.array(a, dtype=self.dtype, order="C")  # an owned copy the layer controls
 
     def _input(self, x: Any) -> np.ndarray:
-        if x is None or isinstance(x, (str, bytes)):
-            raise TypeError(
-                f"relukit: Dense input must be an array of numbers, got {type(x).__name__}"
-            )
-        try:
-            a = np.asarray(x)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"relukit: cannot make a rectangular array from the input: {exc}"
-            ) from None
+        a = to_array(x, "Dense input")
         if a.dtype.kind not in "fiu":
             raise TypeError(f"relukit: Dense input must be numbers, got dtype {a.dtype}")
         if a.ndim not in (1, 2) or a.shape[-1] != self.in_features:
