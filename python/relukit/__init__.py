@@ -14,6 +14,7 @@ from relukit._backend import (
     set_backend,
     use_backend,
 )
+from relukit._threads import get_num_threads, set_num_threads
 from relukit.dense import Dense, SimpleNeuralLayer
 
 try:
@@ -30,10 +31,12 @@ __all__ = [
     "__version__",
     "available_backends",
     "get_backend",
+    "get_num_threads",
     "nn",
     "relu",
     "relu_array",
     "relu_grad",
     "set_backend",
+    "set_num_threads",
     "use_backend",
 ]

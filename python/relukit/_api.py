@@ -55,6 +55,11 @@ def relu(x: Any, *, out: np.ndarray | None = None, backend: str | None = None) -
     the result in place of a new array and may be ``x`` itself.
     """
     b = resolve(backend)
+    fast = b.relu_fast
+    if fast is not None:
+        r = fast(x, out)
+        if r is not NotImplemented:
+            return r
     return _apply(x, out, b.relu_float, b.relu_int, b.relu_array)
 
 
@@ -64,10 +69,20 @@ def relu_array(
     """ReLU of an array-like, always returning an ndarray (the guide's ``relu_array``)."""
     b = resolve(backend)
     a = arr if type(arr) is np.ndarray else as_float_array(arr)
+    fast = b.relu_fast
+    if fast is not None:
+        r = fast(a, out)
+        if r is not NotImplemented:
+            return r
     return _apply(a, out, b.relu_float, b.relu_int, b.relu_array)
 
 
 def relu_grad(x: Any, *, out: np.ndarray | None = None, backend: str | None = None) -> Any:
     """Derivative of ReLU: 1 for x > 0, 0 for x <= 0 (0 at ±0.0, as PyTorch), NaN for NaN."""
     b = resolve(backend)
+    fast = b.relu_grad_fast
+    if fast is not None:
+        r = fast(x, out)
+        if r is not NotImplemented:
+            return r
     return _apply(x, out, b.relu_grad_float, b.relu_grad_int, b.relu_grad_array)

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
+from relukit import _threads
+
 #: Every backend relukit knows, slowest first.
 BACKENDS: tuple[str, ...] = ("python", "numpy", "c", "rust")
 #: What "auto" tries, in order: the lowest call overhead first.
@@ -55,6 +57,9 @@ def _import(name: str) -> ModuleType | None:
         _failed[name] = f"{type(exc).__name__}: {exc}"
         return None
     _loaded[name] = module
+    apply_threads = getattr(module, "set_num_threads", None)
+    if apply_threads is not None:
+        _threads.register(apply_threads)
     return module
 
 
@@ -82,16 +87,14 @@ def load(name: str, source: str = "backend") -> ModuleType:
 
 def resolve(backend: str | None = None) -> ModuleType:
     """The backend a call runs on, by the precedence rules."""
-    if backend is not None:
-        return load(backend)
-    name = _context.get()
-    if name is not None:
-        return load(name)
-    if _global is not None:
-        return load(_global)
-    if _env is not None:
-        return load(_env, ENV_VAR)
-    return load("auto")
+    if backend is None:
+        backend = _context.get() or _global
+        if backend is None:
+            if _env is not None:
+                return load(_env, ENV_VAR)
+            backend = "auto"
+    module = _loaded.get(backend)  # the common case: one dict look-up
+    return module if module is not None else load(backend)
 
 
 def available_backends() -> list[str]:

@@ -42,3 +42,6 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
     np.matmul(x, w, out=out)
     out += b
     np.maximum(out, 0, out=out)
+
+
+relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
