@@ -23,6 +23,8 @@ ctest:                         ## C kernels, warnings as errors
 	mkdir -p build
 	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/tests/test_kernels.c -o build/test_kernels -lm
 	./build/test_kernels
+	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/family.c csrc/tests/test_family.c -o build/test_family -lm
+	./build/test_family
 
 rtest:                         ## Rust kernel crate: no Python needed
 	cd rust && cargo test -p relukit-kernels --quiet
