@@ -18,6 +18,7 @@ fn main() {
         "relukit_internal.h",
         "relu.c",
         "dense.c",
+        "dense_backward.c",
         "cffi_build.py",
     ] {
         println!("cargo:rerun-if-changed={}", csrc.join(name).display());
@@ -45,6 +46,7 @@ fn main() {
     cc::Build::new()
         .std("c11")
         .files([csrc.join("relu.c"), csrc.join("dense.c")])
+        .file(csrc.join("dense_backward.c"))
         .include(&csrc)
         .warnings(true)
         .extra_warnings(true)
