@@ -12,6 +12,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use relukit_kernels as k;
 
+mod nn;
+
 /// Arrays at least this long are processed with the GIL released (below it, releasing and
 /// re-taking the GIL costs more than the kernel).
 const DETACH_MIN_LEN: usize = 1 << 15;
@@ -150,6 +152,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(relu_grad_inplace_f64, m)?)?;
     m.add_function(wrap_pyfunction!(dense_forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(dense_forward_f64, m)?)?;
+    nn::register(m)?;
 
     // SAFETY: FFI call to cffi's generated module init; it returns a new reference or NULL
     // with a Python exception set, which from_owned_ptr_or_err turns into Err.
