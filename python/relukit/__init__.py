@@ -16,6 +16,7 @@ from relukit._backend import (
 )
 from relukit._threads import get_num_threads, set_num_threads
 from relukit.dense import Dense, SimpleNeuralLayer
+from relukit.nn import dead_fraction
 
 try:
     from importlib.metadata import version as _version
@@ -30,6 +31,7 @@ __all__ = [
     "SimpleNeuralLayer",
     "__version__",
     "available_backends",
+    "dead_fraction",
     "get_backend",
     "get_num_threads",
     "nn",

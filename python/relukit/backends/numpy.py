@@ -45,3 +45,27 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
 
 
 relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
+
+
+# ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(x, w, out=out)
+    out += b
+
+
+def dense_backward(
+    x: np.ndarray,
+    w: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray | None,
+    dw: np.ndarray | None,
+    db: np.ndarray | None,
+) -> None:
+    if dx is not None:
+        np.matmul(dy, w.T, out=dx)
+    if dw is not None:
+        np.matmul(x.T, dy, out=dw)
+    if db is not None:
+        np.sum(dy, axis=0, out=db)
