@@ -304,7 +304,8 @@ class Sequential(Module):
     def parameters(self) -> list[Parameter]:
         return [p for m in self.modules for p in m.parameters()]
 
-    def __getitem__(self, i: int) -> Module:
+    def __getitem__(self, i: int | slice) -> Any:
+        """One module, or a list of them for a slice."""
         return self.modules[i]
 
     def __len__(self) -> int:
