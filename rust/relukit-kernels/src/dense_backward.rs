@@ -23,9 +23,35 @@ use crate::simd::{active_path, Path};
 use crate::{Float, ShapeError};
 
 /// The element types of the matrix kernels: `f32` and `f64` (`Default` is `+0.0`).
-pub trait MatFloat: Float + Default + Add<Output = Self> + Mul<Output = Self> {}
-impl MatFloat for f32 {}
-impl MatFloat for f64 {}
+pub trait MatFloat: Float + Default + Add<Output = Self> + Mul<Output = Self> {
+    /// [`dot8`] with explicit AVX2 vectors (LLVM does not vectorize the eight generic lanes
+    /// by itself); the same operations in the same order, so the same bits.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support AVX2; `a` and `b` have the same length.
+    #[doc(hidden)]
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn dot8_avx2(a: &[Self], b: &[Self]) -> Self;
+}
+
+impl MatFloat for f32 {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn dot8_avx2(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: the caller's contract (AVX2, equal lengths).
+        unsafe { avx2::dot8_f32(a, b) }
+    }
+}
+
+impl MatFloat for f64 {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn dot8_avx2(a: &[f64], b: &[f64]) -> f64 {
+        // SAFETY: the caller's contract (AVX2, equal lengths).
+        unsafe { avx2::dot8_f64(a, b) }
+    }
+}
 
 /// `Err` unless buffer `name` has exactly `rows * cols` elements (product checked).
 fn check(name: &str, len: usize, rows: usize, cols: usize) -> Result<(), ShapeError> {
@@ -139,7 +165,7 @@ pub fn dense_backward_on<T: MatFloat>(
     }
     let g = Grads { dx, dw, db };
     match path {
-        Path::Portable => backward_loops(x, w, dy, g, batch, inp, out),
+        Path::Portable => backward_loops(x, w, dy, g, batch, inp, out, dot8),
         Path::Avx2 => {
             require_avx2();
             #[cfg(target_arch = "x86_64")]
@@ -187,6 +213,9 @@ fn dot8<T: MatFloat>(a: &[T], b: &[T]) -> T {
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (va, vb) in ca.zip(cb) {
+        // fixed-size arrays: no bounds checks, so the eight lanes become one or two vectors
+        let va: &[T; 8] = va.try_into().expect("chunks_exact(8)");
+        let vb: &[T; 8] = vb.try_into().expect("chunks_exact(8)");
         for l in 0..8 {
             s[l] = s[l] + va[l] * vb[l];
         }
@@ -198,7 +227,8 @@ fn dot8<T: MatFloat>(a: &[T], b: &[T]) -> T {
     acc
 }
 
-/// dw, db and dx with the documented orders; lengths checked.
+/// dw, db and dx with the documented orders (`dot` computes [`dot8`]); lengths checked.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn backward_loops<T: MatFloat>(
     x: &[T],
@@ -208,6 +238,7 @@ fn backward_loops<T: MatFloat>(
     batch: usize,
     inp: usize,
     out: usize,
+    dot: impl Fn(&[T], &[T]) -> T,
 ) {
     let zero = T::default();
     if let Some(dw) = g.dw {
@@ -239,7 +270,7 @@ fn backward_loops<T: MatFloat>(
         } else if inp > 0 {
             for (dx_row, dy_row) in dx.chunks_exact_mut(inp).zip(dy.chunks_exact(out)) {
                 for (d, w_row) in dx_row.iter_mut().zip(w.chunks_exact(out)) {
-                    *d = dot8(dy_row, w_row);
+                    *d = dot(dy_row, w_row);
                 }
             }
         }
@@ -280,7 +311,87 @@ unsafe fn backward_avx2<T: MatFloat>(
     inp: usize,
     out: usize,
 ) {
-    backward_loops(x, w, dy, g, batch, inp, out)
+    // SAFETY: this function's own precondition (AVX2); dy_row and w_row both have `out`
+    // elements.
+    backward_loops(x, w, dy, g, batch, inp, out, |a, b| unsafe {
+        T::dot8_avx2(a, b)
+    })
+}
+
+/// The AVX2 dot products: lane `l` of the accumulator is the documented partial sum `s[l]`.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use core::arch::x86_64::{
+        _mm256_add_pd, _mm256_add_ps, _mm256_castpd256_pd128, _mm256_castps256_ps128,
+        _mm256_extractf128_pd, _mm256_extractf128_ps, _mm256_loadu_pd, _mm256_loadu_ps,
+        _mm256_mul_pd, _mm256_mul_ps, _mm256_setzero_pd, _mm256_setzero_ps, _mm_add_pd, _mm_add_ps,
+        _mm_add_ss, _mm_cvtsd_f64, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps, _mm_unpackhi_pd,
+    };
+
+    /// # Safety
+    ///
+    /// The CPU must support AVX2; `a.len() == b.len()`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dot8_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let blocked = n - n % 8;
+        let mut s = _mm256_setzero_ps();
+        let mut j = 0;
+        while j < blocked {
+            // SAFETY: j + 8 <= blocked <= n, within both slices.
+            let (va, vb) = unsafe {
+                (
+                    _mm256_loadu_ps(a.as_ptr().add(j)),
+                    _mm256_loadu_ps(b.as_ptr().add(j)),
+                )
+            };
+            s = _mm256_add_ps(s, _mm256_mul_ps(va, vb));
+            j += 8;
+        }
+        // q = (s0+s4, s1+s5, s2+s6, s3+s7); h0 = q0+q2, h1 = q1+q3; h0 + h1
+        let q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+        let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let mut acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<1>(h, h)));
+        for k in blocked..n {
+            acc += a[k] * b[k];
+        }
+        acc
+    }
+
+    /// # Safety
+    ///
+    /// The CPU must support AVX2; `a.len() == b.len()`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dot8_f64(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len().min(b.len());
+        let blocked = n - n % 8;
+        let (mut lo, mut hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let mut j = 0;
+        while j < blocked {
+            // SAFETY: j + 8 <= blocked <= n, within both slices.
+            let (a0, b0, a1, b1) = unsafe {
+                (
+                    _mm256_loadu_pd(a.as_ptr().add(j)),
+                    _mm256_loadu_pd(b.as_ptr().add(j)),
+                    _mm256_loadu_pd(a.as_ptr().add(j + 4)),
+                    _mm256_loadu_pd(b.as_ptr().add(j + 4)),
+                )
+            };
+            lo = _mm256_add_pd(lo, _mm256_mul_pd(a0, b0));
+            hi = _mm256_add_pd(hi, _mm256_mul_pd(a1, b1));
+            j += 8;
+        }
+        // q = (s0+s4, s1+s5, s2+s6, s3+s7); h = (q0+q2, q1+q3); h0 + h1
+        let q = _mm256_add_pd(lo, hi);
+        let h = _mm_add_pd(_mm256_castpd256_pd128(q), _mm256_extractf128_pd::<1>(q));
+        let mut acc = _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
+        for k in blocked..n {
+            acc += a[k] * b[k];
+        }
+        acc
+    }
 }
 
 #[cfg(test)]
