@@ -427,11 +427,10 @@ def test_python_m_relukit_check_strict():
         env={k: v for k, v in os.environ.items() if k != _backend.ENV_VAR},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for name in BACKENDS:
-        assert any(
-            line.split()[:1] == [name] and "FAIL" not in line for line in proc.stdout.splitlines()
-        ), (name, proc.stdout)
-    assert "MISMATCH" not in proc.stdout
+    header, *rows = proc.stdout.splitlines()
+    assert header.split() == ["op", *BACKENDS], proc.stdout  # one column per backend
+    assert any(row.split()[:1] == ["relu"] for row in rows), proc.stdout  # one row per op
+    assert "FAIL" not in proc.stdout and "MISMATCH" not in proc.stdout
 
 
 def test_cli_check_passes_for_numpy(capsys):

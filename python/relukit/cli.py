@@ -28,17 +28,23 @@ def _check(args: argparse.Namespace) -> int:
         print("no backend to check")
         return 1
     ops = list(rows[0][1])
-    width = max(len(op) for op in ops) + 14
-    print(f"{'backend':>7}  " + "  ".join(f"{op:<{width}}" for op in ops))
-    failures = []
-    for name, results in rows:
-        cells = []
-        for op in ops:
-            r = results[op]
-            cells.append(f"{'ok' if r.ok else 'FAIL'} {r.passed}/{r.total}")
-            if not r.ok:
-                failures.append(f"{name} {op}: first mismatch: {r.first_failure}")
-        print(f"{name:>7}  " + "  ".join(f"{c:<{width}}" for c in cells))
+    # one row per op, one column per backend (the ReLU family makes ~20 ops)
+    cells = {
+        (op, name): f"{'ok' if r[op].ok else 'FAIL'} {r[op].passed}/{r[op].total}"
+        for name, r in rows
+        for op in ops
+    }
+    width = max(len(c) for c in cells.values()) + 2
+    op_width = max(len(op) for op in ops)
+    print(f"{'op':<{op_width}}  " + "".join(f"{name:<{width}}" for name, _ in rows))
+    for op in ops:
+        print(f"{op:<{op_width}}  " + "".join(f"{cells[op, name]:<{width}}" for name, _ in rows))
+    failures = [
+        f"{name} {op}: first mismatch: {results[op].first_failure}"
+        for name, results in rows
+        for op in ops
+        if not results[op].ok
+    ]
     for line in failures:
         print(line)
     if failures:

@@ -47,6 +47,249 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
 relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
 
 
+# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
+#
+# Piecewise-linear ops select with NumPy compares and copyto (NaN bits copied, never computed)
+# and multiply in the array's dtype: bit for bit the same as every other backend. The
+# transcendental ops compute float32 through float64 (one rounding at the end) with np.exp,
+# np.expm1, np.tanh and the fdlibm erfc of ``_erfc``; NaN inputs are copied through.
+
+from collections.abc import Callable  # noqa: E402
+
+from relukit.backends._erfc import erfc as _erfc  # noqa: E402
+
+_SQRT1_2 = 0.7071067811865476  # 1/sqrt(2) rounded to float64 ...
+_SQRT1_2_LO = -4.833646656726457e-17  # ... and what that rounding dropped
+_TWO_OVER_SQRTPI = 1.1283791670955126  # 2/sqrt(pi)
+_SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's splitter for float64
+_INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2 pi)
+_BETA = 0.7978845608028654  # sqrt(2/pi)
+_KAPPA = 0.044715
+_KAPPA3 = 3.0 * _KAPPA
+_GELU_CUT = 40.0  # |x| beyond which gelu and its derivatives are exactly saturated
+
+
+def _nan_scalar(f: Callable[..., np.ndarray]) -> Callable[..., float]:
+    """A scalar kernel that passes NaN through (the exact object) and computes f otherwise."""
+
+    def g(x: float, *params: float) -> float:
+        if x != x:
+            return x
+        with np.errstate(all="ignore"):
+            return float(f(np.float64(x), *params))
+
+    return g
+
+
+def _via_f64(x: np.ndarray, out: np.ndarray, f: Callable[..., np.ndarray], *params: float) -> None:
+    """out = f(x) computed in float64 and rounded once to x's dtype; NaN bits copied."""
+    nan = np.isnan(x)
+    with np.errstate(all="ignore"):
+        xd = x.astype(np.float64)
+        r = np.asarray(f(xd, *params), dtype=np.float64)
+        if nan.any():
+            r = r.astype(x.dtype)
+            r[nan] = x[nan]  # fancy indexing copies the bytes: NaN payloads kept
+        np.copyto(out, r, casting="unsafe")
+
+
+# -- piecewise linear ------------------------------------------------------------------------
+
+
+def _leaky(x: np.ndarray, out: np.ndarray, slopes: np.ndarray | float) -> None:
+    keep = ~np.less_equal(x, 0)  # x > 0 or NaN: x itself
+    with np.errstate(all="ignore"):
+        np.multiply(x, slopes, out=out, where=~keep)
+    np.copyto(out, x, where=keep)
+
+
+def _leaky_grad(x: np.ndarray, out: np.ndarray, slopes: np.ndarray | float) -> None:
+    nan = np.isnan(x)
+    positive = np.greater(x, 0)
+    np.copyto(out, x, where=nan)
+    np.copyto(out, np.where(positive, x.dtype.type(1), slopes), where=~nan)
+
+
+def leaky_relu_float(x: float, slope: float) -> float:
+    return x if x > 0.0 or x != x else x * slope
+
+
+def leaky_relu_grad_float(x: float, slope: float) -> float:
+    return x if x != x else (1.0 if x > 0.0 else slope)
+
+
+def leaky_relu_array(x: np.ndarray, out: np.ndarray, slope: float) -> None:
+    _leaky(x, out, x.dtype.type(slope))
+
+
+def leaky_relu_grad_array(x: np.ndarray, out: np.ndarray, slope: float) -> None:
+    _leaky_grad(x, out, x.dtype.type(slope))
+
+
+def _channel_slopes(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """weight[c] broadcast along axis 1 of x."""
+    return weight.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def prelu_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _leaky(x, out, _channel_slopes(x, weight))
+
+
+def prelu_grad_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _leaky_grad(x, out, _channel_slopes(x, weight))
+
+
+def hardtanh_float(x: float, lo: float, hi: float) -> float:
+    if x < lo:
+        return lo
+    return hi if x > hi else x
+
+
+def hardtanh_grad_float(x: float, lo: float, hi: float) -> float:
+    return x if x != x else float(lo < x < hi)
+
+
+def hardtanh_array(x: np.ndarray, out: np.ndarray, lo: float, hi: float) -> None:
+    below = np.less(x, lo)
+    above = np.greater(x, hi)
+    np.copyto(out, x)  # a no-op in place
+    np.copyto(out, x.dtype.type(lo), where=below)
+    np.copyto(out, x.dtype.type(hi), where=above)
+
+
+def hardtanh_grad_array(x: np.ndarray, out: np.ndarray, lo: float, hi: float) -> None:
+    nan = np.isnan(x)
+    inside = np.greater(x, lo) & np.less(x, hi)
+    np.copyto(out, x, where=nan)
+    np.copyto(out, inside, where=~nan)
+
+
+def threshold_float(x: float, th: float, value: float) -> float:
+    return value if x <= th else x
+
+
+def threshold_grad_float(x: float, th: float, value: float) -> float:
+    return x if x != x else float(x > th)
+
+
+def threshold_array(x: np.ndarray, out: np.ndarray, th: float, value: float) -> None:
+    replace = np.less_equal(x, th)
+    np.copyto(out, x)
+    np.copyto(out, x.dtype.type(value), where=replace)
+
+
+def threshold_grad_array(x: np.ndarray, out: np.ndarray, th: float, value: float) -> None:
+    nan = np.isnan(x)
+    above = np.greater(x, th)
+    np.copyto(out, x, where=nan)
+    np.copyto(out, above, where=~nan)
+
+
+# -- transcendental (float64 formulas; the same ones in every backend) ------------------------
+
+
+def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    # + 0.0 turns expm1(-0.0) = -0.0 into +0.0, as PyTorch's (exp(x) - 1) * alpha
+    return np.where(x > 0, x, alpha * (np.expm1(x) + 0.0))
+
+
+def _elu_grad(x: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(x > 0, 1.0, alpha * np.exp(x))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def _sigmoid_grad(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    d = 1.0 + e
+    return e / (d * d)
+
+
+def _tanh_grad(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-2.0 * np.abs(x))
+    d = 1.0 + e
+    return 4.0 * e / (d * d)
+
+
+def _two_prod(a: np.ndarray, b: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """(p, e) with p = fl(a*b) and p + e = a*b exactly (Dekker; C and Rust use fma), for
+    |a| <= 40 as here (no overflow in the split)."""
+    p = a * b
+    t = _SPLIT * a
+    a1 = t - (t - a)
+    a2 = a - a1
+    t = _SPLIT * b
+    b1 = t - (t - b)
+    b2 = b - b1
+    return p, ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2
+
+
+def _erfc_scaled(xc: np.ndarray) -> np.ndarray:
+    """erfc(-xc/sqrt(2)) for |xc| <= 40: erfc at z = fl(-xc/sqrt(2)), corrected to first order
+    for the rounding of z (erfc' = -2/sqrt(pi) exp(-z^2)). Without it the rounding of z,
+    amplified by erfc's steepness, costs up to ~1.5 x^2 ulp in the far negative tail."""
+    n = -xc
+    z, zerr = _two_prod(n, _SQRT1_2)
+    zerr = zerr + n * _SQRT1_2_LO
+    return _erfc(z) - _TWO_OVER_SQRTPI * np.exp(-z * z) * zerr
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    xc = np.clip(x, -_GELU_CUT, _GELU_CUT)
+    return np.where(x < -_GELU_CUT, -0.0, (0.5 * x) * _erfc_scaled(xc))
+
+
+def _gelu_grad(x: np.ndarray) -> np.ndarray:
+    xc = np.clip(x, -_GELU_CUT, _GELU_CUT)
+    cdf = 0.5 * _erfc_scaled(xc)
+    sq, sqerr = _two_prod(xc, xc)  # x^2 = sq + sqerr exactly: exp(-x^2/2) without its rounding
+    pdf = _INV_SQRT_2PI * (np.exp(-0.5 * sq) * (1.0 - 0.5 * sqerr))
+    return cdf + xc * pdf
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    u = _BETA * (x + _KAPPA * (x * x * x))
+    e = np.exp(-2.0 * np.abs(u))
+    s = np.where(u >= 0, 1.0, e) / (1.0 + e)
+    return np.where(x < -_GELU_CUT, -0.0, x * s)
+
+
+def _gelu_tanh_grad(x: np.ndarray) -> np.ndarray:
+    xc = np.clip(x, -_GELU_CUT, _GELU_CUT)
+    u = _BETA * (xc + _KAPPA * (xc * xc * xc))
+    du = _BETA * (1.0 + _KAPPA3 * (xc * xc))
+    e = np.exp(-2.0 * np.abs(u))
+    d = 1.0 + e
+    s = np.where(u >= 0, 1.0, e) / d
+    return s + 2.0 * xc * du * e / (d * d)
+
+
+def _transcendental(
+    f: Callable[..., np.ndarray],
+) -> tuple[Callable[..., float], Callable[..., None]]:
+    """(<op>_float, <op>_array) for a float64 formula f(x, *params)."""
+
+    def array(x: np.ndarray, out: np.ndarray, *params: float) -> None:
+        _via_f64(x, out, f, *params)
+
+    return _nan_scalar(f), array
+
+
+elu_float, elu_array = _transcendental(_elu)
+elu_grad_float, elu_grad_array = _transcendental(_elu_grad)
+sigmoid_float, sigmoid_array = _transcendental(_sigmoid)
+sigmoid_grad_float, sigmoid_grad_array = _transcendental(_sigmoid_grad)
+tanh_float, tanh_array = _transcendental(np.tanh)
+tanh_grad_float, tanh_grad_array = _transcendental(_tanh_grad)
+gelu_float, gelu_array = _transcendental(_gelu)
+gelu_grad_float, gelu_grad_array = _transcendental(_gelu_grad)
+gelu_tanh_float, gelu_tanh_array = _transcendental(_gelu_tanh)
+gelu_tanh_grad_float, gelu_tanh_grad_array = _transcendental(_gelu_tanh_grad)
+
+
 # ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
 
 

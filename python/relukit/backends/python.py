@@ -83,6 +83,229 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
 relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
 
 
+# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
+#
+# Plain Python floats and the math module, one element at a time. A float32 array's elements
+# are exact as Python floats and every result is rounded once to float32 when stored, so the
+# piecewise-linear ops (a product of two float32 numbers is exact in float64) give float32
+# arithmetic's bits, and the transcendental ops are computed in float64 and rounded once.
+# NaN inputs are copied through with their exact bits.
+
+import math  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+_SQRT1_2 = 0.7071067811865476  # 1/sqrt(2) rounded to float64 ...
+_SQRT1_2_LO = -4.833646656726457e-17  # ... and what that rounding dropped
+_TWO_OVER_SQRTPI = 1.1283791670955126  # 2/sqrt(pi)
+_SPLIT = 134217729.0  # 2^27 + 1: Veltkamp's splitter for float64
+_INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2 pi)
+_BETA = 0.7978845608028654  # sqrt(2/pi)
+_KAPPA = 0.044715
+_KAPPA3 = 3.0 * _KAPPA
+_GELU_CUT = 40.0  # |x| beyond which gelu and its derivatives are exactly saturated
+_UINT = {"f": np.uint32, "d": np.uint64}
+
+
+def _map(x: np.ndarray, out: np.ndarray, f: Callable[..., float], params: tuple) -> None:
+    """out[i] = f(x[i], *params) for every element (any layout); NaN bits copied."""
+    _map_each(x, out, lambda v, _i: f(v, *params))
+
+
+def _map_each(x: np.ndarray, out: np.ndarray, f: Callable[[float, int], float]) -> None:
+    """out[i] = f(x[i], i) with i the C-order flat index; NaN inputs copied bit for bit."""
+    xc = np.ascontiguousarray(x).reshape(-1)
+    values = xc.tolist()
+    res = [v if v != v else f(v, i) for i, v in enumerate(values)]
+    nans = [i for i, v in enumerate(values) if v != v]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        r = np.array(res, dtype=np.float64).astype(x.dtype)  # one rounding per element
+    if nans:
+        rbits, xbits = r.view(_UINT[x.dtype.char]), xc.view(_UINT[x.dtype.char])
+        for i in nans:
+            rbits[i] = xbits[i]
+    out[...] = r.reshape(x.shape)
+
+
+def leaky_relu_float(x: float, slope: float) -> float:
+    return x if x > 0.0 or x != x else x * slope
+
+
+def leaky_relu_grad_float(x: float, slope: float) -> float:
+    if x != x:
+        return x
+    return 1.0 if x > 0.0 else slope
+
+
+def hardtanh_float(x: float, lo: float, hi: float) -> float:
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x  # NaN and ties (-0.0 against 0.0) keep x
+
+
+def hardtanh_grad_float(x: float, lo: float, hi: float) -> float:
+    if x != x:
+        return x
+    return 1.0 if lo < x < hi else 0.0
+
+
+def threshold_float(x: float, th: float, value: float) -> float:
+    return value if x <= th else x
+
+
+def threshold_grad_float(x: float, th: float, value: float) -> float:
+    if x != x:
+        return x
+    return 1.0 if x > th else 0.0
+
+
+def elu_float(x: float, alpha: float) -> float:
+    if x > 0.0 or x != x:
+        return x
+    return alpha * (math.expm1(x) + 0.0)  # + 0.0: expm1(-0.0) = -0.0 becomes +0.0, as PyTorch
+
+
+def elu_grad_float(x: float, alpha: float) -> float:
+    if x != x:
+        return x
+    return 1.0 if x > 0.0 else alpha * math.exp(x)
+
+
+def sigmoid_float(x: float) -> float:
+    if x != x:
+        return x
+    e = math.exp(-abs(x))
+    return (1.0 if x >= 0.0 else e) / (1.0 + e)
+
+
+def sigmoid_grad_float(x: float) -> float:
+    if x != x:
+        return x
+    e = math.exp(-abs(x))
+    d = 1.0 + e
+    return e / (d * d)
+
+
+def tanh_float(x: float) -> float:
+    return x if x != x else math.tanh(x)
+
+
+def tanh_grad_float(x: float) -> float:
+    if x != x:
+        return x
+    e = math.exp(-2.0 * abs(x))
+    d = 1.0 + e
+    return 4.0 * e / (d * d)
+
+
+def _two_prod(a: float, b: float) -> tuple[float, float]:
+    """(p, e) with p = fl(a*b) and p + e = a*b exactly (Dekker), for |a|, |b| <= 40."""
+    p = a * b
+    t = _SPLIT * a
+    a1 = t - (t - a)
+    a2 = a - a1
+    t = _SPLIT * b
+    b1 = t - (t - b)
+    b2 = b - b1
+    return p, ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2
+
+
+def _erfc_scaled(xc: float) -> float:
+    """erfc(-xc/sqrt(2)) for |xc| <= 40, corrected for the rounding of the argument."""
+    n = -xc
+    z, zerr = _two_prod(n, _SQRT1_2)
+    zerr = zerr + n * _SQRT1_2_LO
+    return math.erfc(z) - _TWO_OVER_SQRTPI * math.exp(-z * z) * zerr
+
+
+def gelu_float(x: float) -> float:
+    if x != x:
+        return x
+    if x < -_GELU_CUT:
+        return -0.0
+    return (0.5 * x) * _erfc_scaled(min(x, _GELU_CUT))
+
+
+def gelu_grad_float(x: float) -> float:
+    if x != x:
+        return x
+    xc = min(max(x, -_GELU_CUT), _GELU_CUT)
+    cdf = 0.5 * _erfc_scaled(xc)
+    sq, sqerr = _two_prod(xc, xc)
+    pdf = _INV_SQRT_2PI * (math.exp(-0.5 * sq) * (1.0 - 0.5 * sqerr))
+    return cdf + xc * pdf
+
+
+def _sigmoid2(u: float) -> tuple[float, float, float]:
+    """(sigmoid(2u), e, 1 + e) with e = exp(-2|u|)."""
+    e = math.exp(-2.0 * abs(u))
+    d = 1.0 + e
+    return (1.0 if u >= 0.0 else e) / d, e, d
+
+
+def gelu_tanh_float(x: float) -> float:
+    if x != x:
+        return x
+    if x < -_GELU_CUT:
+        return -0.0
+    u = _BETA * (x + _KAPPA * (x * x * x))  # x**3 may overflow to +-inf: u = +-inf, fine
+    return x * _sigmoid2(u)[0]
+
+
+def gelu_tanh_grad_float(x: float) -> float:
+    if x != x:
+        return x
+    xc = min(max(x, -_GELU_CUT), _GELU_CUT)
+    u = _BETA * (xc + _KAPPA * (xc * xc * xc))
+    du = _BETA * (1.0 + _KAPPA3 * (xc * xc))
+    s, e, d = _sigmoid2(u)
+    return s + 2.0 * xc * du * e / (d * d)
+
+
+def _array_kernel(f: Callable[..., float]) -> Callable[..., None]:
+    def array(x: np.ndarray, out: np.ndarray, *params: float) -> None:
+        _map(x, out, f, params)
+
+    return array
+
+
+leaky_relu_array = _array_kernel(leaky_relu_float)
+leaky_relu_grad_array = _array_kernel(leaky_relu_grad_float)
+hardtanh_array = _array_kernel(hardtanh_float)
+hardtanh_grad_array = _array_kernel(hardtanh_grad_float)
+threshold_array = _array_kernel(threshold_float)
+threshold_grad_array = _array_kernel(threshold_grad_float)
+elu_array = _array_kernel(elu_float)
+elu_grad_array = _array_kernel(elu_grad_float)
+sigmoid_array = _array_kernel(sigmoid_float)
+sigmoid_grad_array = _array_kernel(sigmoid_grad_float)
+tanh_array = _array_kernel(tanh_float)
+tanh_grad_array = _array_kernel(tanh_grad_float)
+gelu_array = _array_kernel(gelu_float)
+gelu_grad_array = _array_kernel(gelu_grad_float)
+gelu_tanh_array = _array_kernel(gelu_tanh_float)
+gelu_tanh_grad_array = _array_kernel(gelu_tanh_grad_float)
+
+
+def _per_channel(
+    f: Callable[[float, float], float], x: np.ndarray, out: np.ndarray, weight: np.ndarray
+) -> None:
+    """out = f(x, weight[c]) with c the index along axis 1 (C-order flat index -> channel)."""
+    slopes = weight.tolist()
+    channels = len(slopes)
+    inner = math.prod(x.shape[2:])
+    _map_each(x, out, lambda v, i: f(v, slopes[(i // inner) % channels]))
+
+
+def prelu_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _per_channel(leaky_relu_float, x, out, weight)
+
+
+def prelu_grad_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _per_channel(leaky_relu_grad_float, x, out, weight)
+
+
 # ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
 # Plain Python loops over Python floats (float64 sums, one rounding to the array's dtype at
 # the end): for small tests and as a readable reference, not for speed.

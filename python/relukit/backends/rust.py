@@ -48,6 +48,20 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
 relu_fast = relu_grad_fast = dense_fast = None  # no fast paths (yet)
 
 
+# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
+# Interim: the NumPy backend's family functions until the native kernels of the family land
+# (the next commits replace this section).
+
+from relukit._family import KERNELS as _FAMILY_KERNELS  # noqa: E402
+from relukit.backends import numpy as _np_backend  # noqa: E402
+
+for _k in _FAMILY_KERNELS:
+    globals()[_k + "_float"] = getattr(_np_backend, _k + "_float")
+    globals()[_k + "_array"] = getattr(_np_backend, _k + "_array")
+prelu_array = _np_backend.prelu_array
+prelu_grad_array = _np_backend.prelu_grad_array
+
+
 # ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
 
 _LINEAR = {"f": _rs.linear_forward_f32, "d": _rs.linear_forward_f64}
