@@ -44,18 +44,23 @@ def test_c_and_rust_loss_curves_match_numpy(relu_runs):
     ref = relu_runs["numpy"]
     for be in ("c", "rust"):
         diff = experiment.curve_difference(relu_runs[be], ref)
-        assert diff <= LOSS_RTOL, f"{be}: {diff:.2e}"
+        assert diff <= LOSS_RTOL["float32"], f"{be}: {diff:.2e}"
     # C and Rust add in the same order: identical curves
     assert relu_runs["c"].train_loss == relu_runs["rust"].train_loss
 
 
 @pytest.mark.parametrize("activation", experiment.DEFAULT_ACTIVATIONS)
-def test_every_activation_trains_alike_on_every_backend(activation, data):
-    config = Config(epochs=4)
+def test_every_activation_trains_alike_on_every_backend(activation):
+    """float64, where rounding differences stay far below the tolerance even through the
+    unstable stretches that amplify float32's (see the experiment module's docstring)."""
+    config = Config(epochs=4, dtype="float64")
+    data = experiment.load_data(config)
     runs = {be: experiment.train(activation, be, config, data) for be in ("numpy", "c", "rust")}
     for be in ("c", "rust"):
-        assert experiment.curve_difference(runs[be], runs["numpy"]) <= LOSS_RTOL, be
-    assert runs["numpy"].train_loss[-1] < runs["numpy"].train_loss[0]
+        assert experiment.curve_difference(runs[be], runs["numpy"]) <= LOSS_RTOL["float64"], be
+    assert runs["c"].train_loss == runs["rust"].train_loss  # the same bits
+    assert runs["numpy"].train_loss[-1] < 0.5 * runs["numpy"].train_loss[0]
+    assert runs["numpy"].test_accuracy[-1] >= 0.8
     assert all(0.0 <= f <= 1.0 for f in runs["numpy"].dead_fraction)
 
 
@@ -67,7 +72,7 @@ def test_python_backend_trains_like_numpy(data):
     config = Config(epochs=2, hidden=(16,))
     py = experiment.train("relu", "python", config, small)
     ref = experiment.train("relu", "numpy", config, small)
-    assert experiment.curve_difference(py, ref) <= LOSS_RTOL
+    assert experiment.curve_difference(py, ref) <= LOSS_RTOL["float32"]
 
 
 def test_dead_fraction_counts_dead_relu_units(data):
@@ -106,7 +111,7 @@ def test_command_quick_writes_the_files(tmp_path, capsys):
     assert "ms/epoch" in printed and "wrote" in printed
     doc = json.loads((out / "results.json").read_text())
     assert doc["config"]["epochs"] == 2 and doc["curves_agree"] is True
-    assert doc["loss_rtol"] == LOSS_RTOL and doc["reference_backend"] == "numpy"
+    assert doc["loss_rtol"] == LOSS_RTOL["float32"] and doc["reference_backend"] == "numpy"
     assert {(r["activation"], r["backend"]) for r in doc["runs"]} == {
         ("relu", "numpy"),
         ("relu", "c"),
@@ -119,6 +124,16 @@ def test_command_quick_writes_the_files(tmp_path, capsys):
     assert table.startswith("| activation | backend |") and table.count("\n") == 6
     for name in ("loss_curves.png", "dead_fraction.png", "epoch_time.png"):
         assert (out / name).read_bytes()[:8] == PNG_SIGNATURE, name
+
+
+def test_check_flag_fails_outside_the_tolerance(tmp_path, monkeypatch, capsys):
+    args = ["experiment", "--quick", "--activations", "relu", "--backend", "numpy,c"]
+    args += ["--out", str(tmp_path), "--epochs", "1"]
+    monkeypatch.setitem(LOSS_RTOL, "float32", 0.0)  # any difference at all is too much
+    assert cli.main(args) == 0  # reported, not fatal
+    assert "(!)" in capsys.readouterr().out
+    assert cli.main([*args, "--check"]) == 1
+    assert json.loads((tmp_path / "results.json").read_text())["curves_agree"] is False
 
 
 def test_command_rejects_bad_arguments(tmp_path):

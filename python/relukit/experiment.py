@@ -23,10 +23,14 @@ units practically never do.
 
 Loss-curve agreement: the backends differ only in how their matrix products round (NumPy
 calls BLAS; C and Rust add in one documented order and agree bit for bit with each other).
-Those differences are a few float32 ulps per step and grow slowly through training; the
-stated tolerance is :data:`LOSS_RTOL` (relative, every epoch, float32, up to 30 epochs of
-the default configuration), about 40x the largest difference measured on the development
-machine (2.3e-6).
+The first step's differences are a few ulps; training carries them along, and SGD amplifies
+them where it is unstable (epochs where the loss rises). :data:`LOSS_RTOL` states the
+relative per-epoch tolerance per dtype: float64 1e-9 (measured at most 1.4e-14 over 30 epochs
+for every activation, at learning rates 0.05 and 0.02); float32 1e-4, which holds while
+training is stable (ReLU, default configuration: 2.3e-6 over 30 epochs) but not through an
+unstable stretch (leaky ReLU, default configuration, epochs 9-13: up to 2.9e-2 before the
+curves re-converge; the same run in float64 stays within 1.4e-14). Runs outside the
+tolerance are marked in the table; ``--check`` turns them into exit status 1.
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ from typing import Any
 import numpy as np
 
 from relukit import nn
-from relukit._backend import available_backends, resolve
+from relukit._backend import available_backends, resolve, use_backend
 
-#: Relative tolerance between two backends' per-epoch training losses (see module docstring).
-LOSS_RTOL = 1e-4
+#: Relative tolerance between two backends' per-epoch training losses, per dtype (see the
+#: module docstring for what was measured and where float32 stops holding it).
+LOSS_RTOL: dict[str, float] = {"float32": 1e-4, "float64": 1e-9}
 
 #: Activation name -> module factory (backend -> module).
 ACTIVATIONS: dict[str, Callable[[str | None], nn.Module]] = {
@@ -163,29 +168,29 @@ def _evaluate(model: nn.Sequential, x: np.ndarray, y: np.ndarray) -> tuple[float
     return loss, float(np.mean(np.argmax(logits, axis=1) == y))
 
 
-def train(activation: str, backend: str, config: Config, data: Data | None = None) -> Run:
-    """Train one model on ``backend`` (every module follows it) and record its curves."""
-    from relukit._backend import use_backend
+class Trainer:
+    """One model of one activation on one backend, trained an epoch at a time."""
 
-    data = data if data is not None else load_data(config)
-    run = Run(activation, backend)
-    n_classes = int(data.y_train.max()) + 1
-    with use_backend(backend):
-        model = build_model(activation, config, data.x_train.shape[1], n_classes)
-        opt = nn.SGD(
-            model.parameters(),
-            config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-        rng = np.random.default_rng(config.seed)
+    def __init__(self, activation: str, backend: str, config: Config, data: Data) -> None:
+        self.run = Run(activation, backend)
+        self.config = config
+        self.data = data
+        n_classes = int(data.y_train.max()) + 1
+        with use_backend(backend):
+            self.model = build_model(activation, config, data.x_train.shape[1], n_classes)
+        self.opt = nn.SGD(self.model.parameters(), config.lr, config.momentum, config.weight_decay)
+        self.rng = np.random.default_rng(config.seed)  # the same shuffling in every run
+
+    def epoch(self) -> None:
+        """One pass over the training set (timed), then the test set and the dead units."""
+        model, opt, data, run = self.model, self.opt, self.data, self.run
         n = len(data.x_train)
-        for _ in range(config.epochs):
-            order = rng.permutation(n)
-            total = 0.0
+        order = self.rng.permutation(n)
+        total = 0.0
+        with use_backend(run.backend):
             start = time.perf_counter()
-            for lo in range(0, n, config.batch_size):
-                idx = order[lo : lo + config.batch_size]
+            for lo in range(0, n, self.config.batch_size):
+                idx = order[lo : lo + self.config.batch_size]
                 logits = model.forward(data.x_train[idx])
                 loss, dlogits = nn.softmax_cross_entropy(logits, data.y_train[idx])
                 opt.zero_grad()
@@ -198,7 +203,14 @@ def train(activation: str, backend: str, config: Config, data: Data | None = Non
             run.test_loss.append(test_loss)
             run.test_accuracy.append(accuracy)
             run.dead_fraction.append(hidden_dead_fraction(model, data.x_train))
-    return run
+
+
+def train(activation: str, backend: str, config: Config, data: Data | None = None) -> Run:
+    """Train one model on ``backend`` (every module follows it) and record its curves."""
+    trainer = Trainer(activation, backend, config, data if data is not None else load_data(config))
+    for _ in range(config.epochs):
+        trainer.epoch()
+    return trainer.run
 
 
 def curve_difference(run: Run, reference: Run) -> float:
@@ -225,8 +237,13 @@ class Results:
             for r in self.runs
         }
 
+    @property
+    def rtol(self) -> float:
+        """The loss-curve tolerance for this experiment's dtype."""
+        return LOSS_RTOL[np.dtype(self.config.dtype).name]
+
     def agree(self) -> bool:
-        return all(d <= LOSS_RTOL for d in self.differences().values())
+        return all(d <= self.rtol for d in self.differences().values())
 
 
 def run_experiment(
@@ -246,13 +263,17 @@ def run_experiment(
     data = load_data(config)
     runs = []
     for act in activations:
-        for be in backends:
-            run = train(act, be, config, data)
-            runs.append(run)
+        # the backends take turns, epoch by epoch, so that a busy machine slows them alike
+        trainers = [Trainer(act, be, config, data) for be in backends]
+        for _ in range(config.epochs):
+            for t in trainers:
+                t.epoch()
+        for t in trainers:
+            runs.append(t.run)
             if progress is not None:
                 progress(
-                    f"{act:>10} on {be:<6} test accuracy {run.test_accuracy[-1]:.4f}, "
-                    f"{run.seconds_per_epoch * 1e3:.1f} ms/epoch"
+                    f"{act:>10} on {t.run.backend:<6} test accuracy "
+                    f"{t.run.test_accuracy[-1]:.4f}, {t.run.seconds_per_epoch * 1e3:.1f} ms/epoch"
                 )
     reference = "numpy" if "numpy" in backends else backends[0]
     return Results(config, runs, reference)
@@ -276,7 +297,10 @@ def table_rows(results: Results) -> list[tuple[str, ...]]:
     rows = []
     for r in results.runs:
         d = diffs[(r.activation, r.backend)]
-        agree = "reference" if r.backend == results.reference else f"{d:.1e}"
+        if r.backend == results.reference:
+            agree = "reference"
+        else:
+            agree = f"{d:.1e}" + (" (!)" if d > results.rtol else "")
         rows.append(
             (
                 r.activation,
@@ -301,7 +325,8 @@ def print_table(results: Results) -> None:
     """The summary table on the terminal (rich if installed, plain text otherwise)."""
     title = (
         f"digits MLP 64-{'-'.join(map(str, results.config.hidden))}-10, "
-        f"{results.config.epochs} epochs, loss tolerance {LOSS_RTOL:g} vs {results.reference}"
+        f"{results.config.epochs} epochs, {results.config.dtype}, "
+        f"loss tolerance {results.rtol:g} vs {results.reference}"
     )
     try:
         from rich.console import Console
@@ -399,7 +424,7 @@ def write_outputs(results: Results, out_dir: Path) -> list[Path]:
     doc: dict[str, Any] = {
         "config": asdict(results.config),
         "reference_backend": results.reference,
-        "loss_rtol": LOSS_RTOL,
+        "loss_rtol": results.rtol,
         "curves_agree": results.agree(),
         "runs": [
             {
@@ -445,10 +470,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hidden", default=",".join(map(str, Config.hidden)), help="hidden widths, e.g. 128,64"
     )
     parser.add_argument("--seed", type=int, default=Config.seed)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default=Config.dtype)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with status 1 if a backend's loss curve leaves the tolerance",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    """``relukit experiment``: 0 if every backend's loss curve is within the tolerance."""
+    """``relukit experiment``; with ``--check``, status 1 if a loss curve leaves the tolerance."""
     epochs = args.epochs if args.epochs is not None else (2 if args.quick else Config.epochs)
     try:
         hidden = tuple(int(h) for h in args.hidden.split(",") if h)
@@ -464,6 +495,7 @@ def main(args: argparse.Namespace) -> int:
         lr=args.lr,
         momentum=args.momentum,
         seed=args.seed,
+        dtype=args.dtype,
     )
     backends = _names(args.backend) or [b for b in DEFAULT_BACKENDS if b in available_backends()]
     activations = _names(args.activations) or list(DEFAULT_ACTIVATIONS)
@@ -474,8 +506,10 @@ def main(args: argparse.Namespace) -> int:
     if not results.agree():
         worst = max(results.differences().items(), key=lambda kv: kv[1])
         print(
-            f"MISMATCH: {worst[0][1]}'s {worst[0][0]} loss curve differs from "
-            f"{results.reference}'s by {worst[1]:.2e} > {LOSS_RTOL:g}"
+            f"note: {worst[0][1]}'s {worst[0][0]} loss curve differs from "
+            f"{results.reference}'s by up to {worst[1]:.2e} > {results.rtol:g} (marked (!)): "
+            "float rounding differences amplified where training is unstable; "
+            "--dtype float64 keeps them far below the tolerance"
         )
-        return 1
+        return 1 if args.check else 0
     return 0
