@@ -166,3 +166,20 @@ def test_plot_some_ops_on_a_backend(tmp_path):
     assert (w, h) == (2 * 360, 300)
     assert cli.main(["plot", "--ops", "relu", "bogus", "--out", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "prelu"])
+def test_divergence_is_recorded_not_raised(activation, data, tmp_path):
+    small = experiment.Data(data.x_train[:256], data.y_train[:256], data.x_test, data.y_test)
+    config = Config(epochs=3, lr=1e6, hidden=(16,))
+    run = experiment.train(activation, "numpy", config, small)
+    assert run.diverged_at == 1
+    assert all(np.isnan(v) for v in run.train_loss + run.test_accuracy + run.dead_fraction)
+    results = experiment.Results(
+        config, [run, experiment.train(activation, "c", config, small)], "numpy"
+    )
+    assert results.differences()[(activation, "c")] == 0.0  # both diverged in the same epoch
+    assert "diverged in epoch 1" in experiment.markdown_table(results)
+    experiment.write_outputs(results, tmp_path)
+    doc = json.loads((tmp_path / "results.json").read_text())  # strict JSON: NaN -> null
+    assert doc["runs"][0]["train_loss"] == [None, None, None]

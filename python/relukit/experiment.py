@@ -96,6 +96,8 @@ class Run:
     test_accuracy: list[float] = field(default_factory=list)
     dead_fraction: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    #: The epoch (1-based) in which training diverged (NaN or inf), or None.
+    diverged_at: int | None = None
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -181,28 +183,53 @@ class Trainer:
         self.opt = nn.SGD(self.model.parameters(), config.lr, config.momentum, config.weight_decay)
         self.rng = np.random.default_rng(config.seed)  # the same shuffling in every run
 
+    def _finite(self) -> bool:
+        return all(np.isfinite(p.value).all() for p in self.model.parameters())
+
     def epoch(self) -> None:
-        """One pass over the training set (timed), then the test set and the dead units."""
+        """One pass over the training set (timed), then the test set and the dead units.
+
+        A run whose loss or parameters stop being finite has diverged (too large a learning
+        rate): that epoch and every later one record NaN."""
         model, opt, data, run = self.model, self.opt, self.data, self.run
         n = len(data.x_train)
         order = self.rng.permutation(n)
         total = 0.0
-        with use_backend(run.backend):
+        if run.diverged_at is not None:
+            self._record_nan()
+            return
+        with use_backend(run.backend), np.errstate(over="ignore", invalid="ignore"):
             start = time.perf_counter()
-            for lo in range(0, n, self.config.batch_size):
-                idx = order[lo : lo + self.config.batch_size]
-                logits = model.forward(data.x_train[idx])
-                loss, dlogits = nn.softmax_cross_entropy(logits, data.y_train[idx])
-                opt.zero_grad()
-                model.backward(dlogits, input_grad=False)
-                opt.step()
-                total += loss * len(idx)
+            try:
+                for lo in range(0, n, self.config.batch_size):
+                    idx = order[lo : lo + self.config.batch_size]
+                    logits = model.forward(data.x_train[idx])
+                    loss, dlogits = nn.softmax_cross_entropy(logits, data.y_train[idx])
+                    if not math.isfinite(loss):
+                        raise FloatingPointError
+                    opt.zero_grad()
+                    model.backward(dlogits, input_grad=False)
+                    opt.step()
+                    total += loss * len(idx)
+            except (FloatingPointError, ValueError) as exc:
+                # a non-finite loss is divergence; a ValueError only with non-finite
+                # parameters (prelu refuses a NaN slope), else it is a real error
+                if isinstance(exc, ValueError) and self._finite():
+                    raise
+                run.diverged_at = len(run.train_loss) + 1
+                self._record_nan()
+                return
             run.epoch_seconds.append(time.perf_counter() - start)
             run.train_loss.append(total / n)
             test_loss, accuracy = _evaluate(model, data.x_test, data.y_test)
             run.test_loss.append(test_loss)
             run.test_accuracy.append(accuracy)
             run.dead_fraction.append(hidden_dead_fraction(model, data.x_train))
+
+    def _record_nan(self) -> None:
+        for curve in (self.run.train_loss, self.run.test_loss, self.run.test_accuracy):
+            curve.append(math.nan)
+        self.run.dead_fraction.append(math.nan)
 
 
 def train(activation: str, backend: str, config: Config, data: Data | None = None) -> Run:
@@ -218,7 +245,11 @@ def curve_difference(run: Run, reference: Run) -> float:
     a, b = np.asarray(run.train_loss), np.asarray(reference.train_loss)
     if a.shape != b.shape:
         raise ValueError("relukit: the runs have different numbers of epochs")
-    return float(np.max(np.abs(a - b) / np.abs(b))) if a.size else 0.0
+    both_nan = np.isnan(a) & np.isnan(b)  # both diverged at the same epoch: they agree
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(both_nan, 0.0, np.abs(a - b) / np.abs(b))
+    d = np.where(np.isnan(d), np.inf, d)  # one diverged, the other not
+    return float(np.max(d)) if d.size else 0.0
 
 
 @dataclass
@@ -301,6 +332,19 @@ def table_rows(results: Results) -> list[tuple[str, ...]]:
             agree = "reference"
         else:
             agree = f"{d:.1e}" + (" (!)" if d > results.rtol else "")
+        if r.diverged_at is not None:
+            rows.append(
+                (
+                    r.activation,
+                    r.backend,
+                    f"diverged in epoch {r.diverged_at}",
+                    "-",
+                    "-",
+                    f"{r.seconds_per_epoch * 1e3:.1f}",
+                    agree,
+                )
+            )
+            continue
         rows.append(
             (
                 r.activation,
@@ -417,6 +461,17 @@ def plot(results: Results, out_dir: Path) -> list[Path]:
     return paths
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and inf (diverged runs) as null: strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def write_outputs(results: Results, out_dir: Path) -> list[Path]:
     """results.json, results.md and the plots; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -436,7 +491,7 @@ def write_outputs(results: Results, out_dir: Path) -> list[Path]:
         ],
     }
     paths = [out_dir / "results.json", out_dir / "results.md"]
-    paths[0].write_text(json.dumps(doc, indent=1) + "\n")
+    paths[0].write_text(json.dumps(_json_safe(doc), indent=1, allow_nan=False) + "\n")
     paths[1].write_text(markdown_table(results))
     return paths + plot(results, out_dir)
 

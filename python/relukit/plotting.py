@@ -33,7 +33,8 @@ class OpSpec:
 
     @property
     def label(self) -> str:
-        args = [repr(p) for p in self.params] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        args = [repr(p.tolist() if isinstance(p, np.ndarray) else p) for p in self.params]
+        args += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{self.name}({', '.join(['x', *args])})"
 
 
