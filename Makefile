@@ -25,6 +25,8 @@ ctest:                         ## C kernels, warnings as errors
 	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/tests/test_kernels.c -o build/test_kernels -lm
 	./build/test_kernels
 	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/dense_backward.c csrc/tests/test_dense_backward.c -o build/test_dense_backward -lm && ./build/test_dense_backward
+	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/family.c csrc/tests/test_family.c -o build/test_family -lm
+	./build/test_family
 
 rtest:                         ## Rust kernel crate: no Python needed
 	cd rust && cargo test -p relukit-kernels --quiet

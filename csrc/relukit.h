@@ -91,6 +91,126 @@ int relukit_dense_backward_f64(const double *x, size_t x_len, const double *w, s
                                double *dw, size_t dw_len, double *db, size_t db_len,
                                size_t batch, size_t in, size_t out);
 
+/* ---- the ReLU family (csrc/family.c; contract in docs/activations.md) -------------------
+ *
+ * Scalars relukit_<op>_f32 / _f64(x, params...); arrays relukit_<op>_array_f32 / _f64(x, x_len,
+ * y, y_len, params...) with relu's rules: RELUKIT_ESIZE (touching nothing) unless y_len ==
+ * x_len and no buffer with a nonzero length is NULL; y may be x (in place), no other overlap.
+ * A NaN input gives that same NaN (exact bits) in every op. Parameters are in the array's type
+ * (the caller rounds them, as PyTorch's Scalar.to<scalar_t>()).
+ *
+ * Piecewise linear, bit for bit in every backend; the choice of piece is made on integer keys
+ * of the bit patterns (so FTZ/DAZ cannot move a subnormal to another piece), AVX2 when the CPU
+ * has it (the path relu uses, RELUKIT_FORCE_PORTABLE honoured):
+ *   leaky_relu(x, s)        x if x > 0, else x * s (a float multiply in the type)
+ *   leaky_relu_grad(x, s)   1 if x > 0, else s (s at +-0.0, as PyTorch)
+ *   hardtanh(x, lo, hi)     lo if x < lo, hi if x > hi, else x (ties keep x: clamp)
+ *   hardtanh_grad(x, lo, hi) 1 if lo < x < hi, else 0 (0 at both bounds)
+ *   threshold(x, th, v)     x if x > th, else v
+ *   threshold_grad(x, th)   1 if x > th, else 0
+ *   prelu: leaky_relu with slope w[c], c the channel of an element of a C-ordered
+ *          (outer, channels, inner) array: c = (i / inner) % channels; w_len == channels.
+ * Transcendental, computed in double (float: converted, computed, rounded once), within the
+ * ulp bounds of docs/activations.md; scalar loops around libm (exp, expm1, erfc, tanh, fma):
+ *   elu(x, a)       x if x > 0, else a * expm1(x) (+0.0 at x = -0.0, as PyTorch)
+ *   elu_grad(x, a)  1 if x > 0, else a * exp(x)
+ *   gelu / gelu_grad             x * Phi(x) and Phi(x) + x phi(x) (erf form)
+ *   gelu_tanh / gelu_tanh_grad   PyTorch's approximate="tanh" form and its derivative
+ *   sigmoid / sigmoid_grad, tanh / tanh_grad                                                 */
+float relukit_leaky_relu_f32(float x, float slope);
+double relukit_leaky_relu_f64(double x, double slope);
+float relukit_leaky_relu_grad_f32(float x, float slope);
+double relukit_leaky_relu_grad_f64(double x, double slope);
+float relukit_hardtanh_f32(float x, float lo, float hi);
+double relukit_hardtanh_f64(double x, double lo, double hi);
+float relukit_hardtanh_grad_f32(float x, float lo, float hi);
+double relukit_hardtanh_grad_f64(double x, double lo, double hi);
+float relukit_threshold_f32(float x, float th, float value);
+double relukit_threshold_f64(double x, double th, double value);
+float relukit_threshold_grad_f32(float x, float th);
+double relukit_threshold_grad_f64(double x, double th);
+float relukit_elu_f32(float x, float alpha);
+double relukit_elu_f64(double x, double alpha);
+float relukit_elu_grad_f32(float x, float alpha);
+double relukit_elu_grad_f64(double x, double alpha);
+float relukit_gelu_f32(float x);
+double relukit_gelu_f64(double x);
+float relukit_gelu_grad_f32(float x);
+double relukit_gelu_grad_f64(double x);
+float relukit_gelu_tanh_f32(float x);
+double relukit_gelu_tanh_f64(double x);
+float relukit_gelu_tanh_grad_f32(float x);
+double relukit_gelu_tanh_grad_f64(double x);
+float relukit_sigmoid_f32(float x);
+double relukit_sigmoid_f64(double x);
+float relukit_sigmoid_grad_f32(float x);
+double relukit_sigmoid_grad_f64(double x);
+float relukit_tanh_f32(float x);
+double relukit_tanh_f64(double x);
+float relukit_tanh_grad_f32(float x);
+double relukit_tanh_grad_f64(double x);
+
+int relukit_leaky_relu_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
+                                 float slope);
+int relukit_leaky_relu_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                                 double slope);
+int relukit_leaky_relu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
+                                      float slope);
+int relukit_leaky_relu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                                      double slope);
+int relukit_hardtanh_array_f32(const float *x, size_t x_len, float *y, size_t y_len, float lo,
+                               float hi);
+int relukit_hardtanh_array_f64(const double *x, size_t x_len, double *y, size_t y_len, double lo,
+                               double hi);
+int relukit_hardtanh_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
+                                    float lo, float hi);
+int relukit_hardtanh_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                                    double lo, double hi);
+int relukit_threshold_array_f32(const float *x, size_t x_len, float *y, size_t y_len, float th,
+                                float value);
+int relukit_threshold_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                                double th, double value);
+int relukit_threshold_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
+                                     float th);
+int relukit_threshold_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                                     double th);
+/* prelu: requires x_len == y_len == outer * channels * inner (checked for overflow) and
+ * w_len == channels. */
+int relukit_prelu_array_f32(const float *x, size_t x_len, float *y, size_t y_len, const float *w,
+                            size_t w_len, size_t outer, size_t channels, size_t inner);
+int relukit_prelu_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                            const double *w, size_t w_len, size_t outer, size_t channels,
+                            size_t inner);
+int relukit_prelu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
+                                 const float *w, size_t w_len, size_t outer, size_t channels,
+                                 size_t inner);
+int relukit_prelu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                                 const double *w, size_t w_len, size_t outer, size_t channels,
+                                 size_t inner);
+int relukit_elu_array_f32(const float *x, size_t x_len, float *y, size_t y_len, float alpha);
+int relukit_elu_array_f64(const double *x, size_t x_len, double *y, size_t y_len, double alpha);
+int relukit_elu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
+                               float alpha);
+int relukit_elu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                               double alpha);
+int relukit_gelu_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_gelu_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_gelu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_gelu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_gelu_tanh_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_gelu_tanh_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_gelu_tanh_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_gelu_tanh_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_sigmoid_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_sigmoid_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_sigmoid_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_sigmoid_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_tanh_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_tanh_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_tanh_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_tanh_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+/* ---- end of the ReLU family ------------------------------------------------------------ */
+
 /* cffi-cdef-end */
 
 #ifdef __cplusplus

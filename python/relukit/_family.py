@@ -23,7 +23,9 @@ results are not integers in general, so an int in gives a float out.
 
 from __future__ import annotations
 
+import functools
 import math
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -105,12 +107,24 @@ def cast_params(params: tuple[float, ...], dtype: np.dtype, names: tuple[str, ..
     floats; ValueError if a finite parameter overflows the dtype."""
     if dtype == F64:
         return params
-    with np.errstate(over="ignore"):
-        rounded = tuple(float(np.float32(p)) for p in params)
-    for p, r, name in zip(params, rounded, names, strict=True):
-        if math.isinf(r) and not math.isinf(p):
-            raise ValueError(f"relukit: {name}={p!r} overflows {dtype}")
+    rounded, overflow = _round32(params)
+    if overflow >= 0:
+        raise ValueError(f"relukit: {names[overflow]}={params[overflow]!r} overflows {dtype}")
     return rounded
+
+
+_F32 = struct.Struct("f")
+
+
+@functools.lru_cache(maxsize=512)
+def _round32(params: tuple[float, ...]) -> tuple[tuple[float, ...], int]:
+    """(each parameter rounded to float32, to nearest as a C cast; the index of the first finite
+    parameter that became inf, or -1). Cached: layers call with the same parameters."""
+    rounded = tuple(_F32.unpack(_F32.pack(p))[0] for p in params)
+    for i, (p, r) in enumerate(zip(params, rounded, strict=True)):
+        if math.isinf(r) and not math.isinf(p):
+            return rounded, i
+    return rounded, -1
 
 
 def check_weight(weight: Any, x_shape: tuple[int, ...] | None) -> np.ndarray:
@@ -153,12 +167,16 @@ def _run(
     params: tuple[float, ...] = (),
     names: tuple[str, ...] = (),
 ) -> Any:
-    """One elementwise kernel through the facade's ``_apply``, parameters bound per dtype."""
+    """One elementwise kernel, parameters bound per dtype: an exact ndarray goes straight to
+    the kernel after :func:`array_and_out` (the checks ``_apply`` makes for arrays); anything
+    else through the facade's ``_apply``."""
     b = resolve(backend)
-    f_float = getattr(b, kernel + "_float")
     f_array = getattr(b, kernel + "_array")
-    if not params:
-        return _apply(x, out, f_float, lambda i: f_float(float(i)), f_array)
+    if type(x) is np.ndarray:
+        x, out = array_and_out(check_dtype(x), out)
+        f_array(x, out, *cast_params(params, x.dtype, names))
+        return out
+    f_float = getattr(b, kernel + "_float")
 
     def on_array(a: np.ndarray, o: np.ndarray) -> None:
         f_array(a, o, *cast_params(params, a.dtype, names))

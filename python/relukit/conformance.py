@@ -728,7 +728,7 @@ FAMILY: tuple[Activation, ...] = (
         family.gelu,
         ({"approximate": "none"},),
         ref_gelu,
-        ulps=_ulps(1, 4),
+        ulps=_ulps(1, 6),
         grad="gelu_grad",
         numpy_expr=lambda x, approximate: _np_gelu(x),
         min_floor=_GELU_FLOOR,
@@ -738,7 +738,7 @@ FAMILY: tuple[Activation, ...] = (
         family.gelu_grad,
         ({"approximate": "none"},),
         ref_gelu_grad,
-        ulps=_ulps(1, 4),
+        ulps=_ulps(1, 6),
         min_floor=_GELU_FLOOR,
     ),
     Activation(
@@ -764,21 +764,21 @@ FAMILY: tuple[Activation, ...] = (
         family.sigmoid,
         ({},),
         ref_sigmoid,
-        ulps=_ulps(1, 3),
+        ulps=_ulps(1, 4),
         grad="sigmoid_grad",
         numpy_expr=lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype),
     ),
-    Activation("sigmoid_grad", family.sigmoid_grad, ({},), ref_sigmoid_grad, ulps=_ulps(1, 4)),
+    Activation("sigmoid_grad", family.sigmoid_grad, ({},), ref_sigmoid_grad, ulps=_ulps(1, 8)),
     Activation(
         "tanh",
         family.tanh,
         ({},),
         ref_tanh,
-        ulps=_ulps(1, 2),
+        ulps=_ulps(1, 3),
         grad="tanh_grad",
         numpy_expr=lambda x: np.tanh(x),
     ),
-    Activation("tanh_grad", family.tanh_grad, ({},), ref_tanh_grad, ulps=_ulps(1, 4)),
+    Activation("tanh_grad", family.tanh_grad, ({},), ref_tanh_grad, ulps=_ulps(1, 8)),
 )
 
 #: The family's entries by name.

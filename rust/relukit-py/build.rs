@@ -19,6 +19,7 @@ fn main() {
         "relu.c",
         "dense.c",
         "dense_backward.c",
+        "family.c",
         "cffi_build.py",
     ] {
         println!("cargo:rerun-if-changed={}", csrc.join(name).display());
@@ -47,6 +48,7 @@ fn main() {
         .std("c11")
         .files([csrc.join("relu.c"), csrc.join("dense.c")])
         .file(csrc.join("dense_backward.c"))
+        .file(csrc.join("family.c"))
         .include(&csrc)
         .warnings(true)
         .extra_warnings(true)

@@ -70,17 +70,114 @@ relu_fast = relu_grad_fast = dense_fast = None  # no fast paths (yet)
 
 
 # ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
-# Interim: the NumPy backend's family functions until the native kernels of the family land
-# (the next commits replace this section).
+#
+# csrc/family.c: piecewise-linear kernels decide on bit patterns (AVX2 when available, the
+# path relu uses); transcendental ones are libm loops in double. Parameters arrive rounded to
+# the array's dtype and cffi passes them to the float/double arguments unchanged.
 
-from relukit._family import KERNELS as _FAMILY_KERNELS  # noqa: E402
-from relukit.backends import numpy as _np_backend  # noqa: E402
+import math  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
-for _k in _FAMILY_KERNELS:
-    globals()[_k + "_float"] = getattr(_np_backend, _k + "_float")
-    globals()[_k + "_array"] = getattr(_np_backend, _k + "_array")
-prelu_array = _np_backend.prelu_array
-prelu_grad_array = _np_backend.prelu_grad_array
+
+def _family(name: str) -> dict:
+    return {
+        "f": getattr(lib, f"relukit_{name}_array_f32"),
+        "d": getattr(lib, f"relukit_{name}_array_f64"),
+    }
+
+
+def _family_elementwise(kernels: dict, x: np.ndarray, out: np.ndarray, *params: float) -> None:
+    """``_elementwise`` with the op's parameters after the buffers."""
+    code = x.dtype.char
+    ctype = _CTYPE[code]
+    try:  # both C-contiguous: straight to C
+        cx = ffi.from_buffer(ctype, x)
+        cy = ffi.from_buffer(ctype, out, require_writable=True)
+        finish = None
+    except (ValueError, BufferError, TypeError):
+        xf, yf, finish = flat_pair(x, out)
+        cx = ffi.from_buffer(ctype, xf)
+        cy = ffi.from_buffer(ctype, yf, require_writable=True)
+    _check(kernels[code](cx, len(cx), cy, len(cy), *params), "family kernel")
+    if finish is not None:
+        finish()
+
+
+def _family_array(name: str, n_params: int) -> Callable[..., None]:
+    kernels = _family(name)
+
+    def array(x: np.ndarray, out: np.ndarray, *params: float) -> None:
+        _family_elementwise(kernels, x, out, *params[:n_params])
+
+    array.__name__ = f"{name}_array"
+    return array
+
+
+leaky_relu_float = lib.relukit_leaky_relu_f64
+leaky_relu_grad_float = lib.relukit_leaky_relu_grad_f64
+hardtanh_float = lib.relukit_hardtanh_f64
+hardtanh_grad_float = lib.relukit_hardtanh_grad_f64
+threshold_float = lib.relukit_threshold_f64
+elu_float = lib.relukit_elu_f64
+elu_grad_float = lib.relukit_elu_grad_f64
+gelu_float = lib.relukit_gelu_f64
+gelu_grad_float = lib.relukit_gelu_grad_f64
+gelu_tanh_float = lib.relukit_gelu_tanh_f64
+gelu_tanh_grad_float = lib.relukit_gelu_tanh_grad_f64
+sigmoid_float = lib.relukit_sigmoid_f64
+sigmoid_grad_float = lib.relukit_sigmoid_grad_f64
+tanh_float = lib.relukit_tanh_f64
+tanh_grad_float = lib.relukit_tanh_grad_f64
+
+
+def threshold_grad_float(x: float, th: float, value: float) -> float:
+    return lib.relukit_threshold_grad_f64(x, th)  # the derivative does not depend on value
+
+
+leaky_relu_array = _family_array("leaky_relu", 1)
+leaky_relu_grad_array = _family_array("leaky_relu_grad", 1)
+hardtanh_array = _family_array("hardtanh", 2)
+hardtanh_grad_array = _family_array("hardtanh_grad", 2)
+threshold_array = _family_array("threshold", 2)
+threshold_grad_array = _family_array("threshold_grad", 1)
+elu_array = _family_array("elu", 1)
+elu_grad_array = _family_array("elu_grad", 1)
+gelu_array = _family_array("gelu", 0)
+gelu_grad_array = _family_array("gelu_grad", 0)
+gelu_tanh_array = _family_array("gelu_tanh", 0)
+gelu_tanh_grad_array = _family_array("gelu_tanh_grad", 0)
+sigmoid_array = _family_array("sigmoid", 0)
+sigmoid_grad_array = _family_array("sigmoid_grad", 0)
+tanh_array = _family_array("tanh", 0)
+tanh_grad_array = _family_array("tanh_grad", 0)
+
+_PRELU = _family("prelu")
+_PRELU_GRAD = _family("prelu_grad")
+
+
+def _prelu(kernels: dict, x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    """The C kernel takes C-ordered (outer, channels, inner) buffers: copy x if needed, and
+    go through a temporary when out is not C-contiguous."""
+    code = x.dtype.char
+    ctype = _CTYPE[code]
+    xc = np.ascontiguousarray(x)
+    target = out if out.flags.c_contiguous else np.empty_like(xc)
+    cx = ffi.from_buffer(ctype, xc)
+    cy = ffi.from_buffer(ctype, target, require_writable=True)
+    cw = ffi.from_buffer(ctype, weight)
+    outer, channels = x.shape[0], x.shape[1]
+    inner = math.prod(x.shape[2:])
+    _check(kernels[code](cx, len(cx), cy, len(cy), cw, len(cw), outer, channels, inner), "prelu")
+    if target is not out:
+        np.copyto(out, target)
+
+
+def prelu_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _prelu(_PRELU, x, out, weight)
+
+
+def prelu_grad_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _prelu(_PRELU_GRAD, x, out, weight)
 
 
 # ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------

@@ -97,17 +97,15 @@ def _via_f64(x: np.ndarray, out: np.ndarray, f: Callable[..., np.ndarray], *para
 
 
 def _leaky(x: np.ndarray, out: np.ndarray, slopes: np.ndarray | float) -> None:
-    keep = ~np.less_equal(x, 0)  # x > 0 or NaN: x itself
+    keep = ~np.less_equal(x, 0)  # x > 0 or NaN: x itself (np.where copies its bits)
     with np.errstate(all="ignore"):
-        np.multiply(x, slopes, out=out, where=~keep)
-    np.copyto(out, x, where=keep)
+        product = np.multiply(x, slopes)
+    np.copyto(out, np.where(keep, x, product))
 
 
 def _leaky_grad(x: np.ndarray, out: np.ndarray, slopes: np.ndarray | float) -> None:
-    nan = np.isnan(x)
-    positive = np.greater(x, 0)
-    np.copyto(out, x, where=nan)
-    np.copyto(out, np.where(positive, x.dtype.type(1), slopes), where=~nan)
+    grad = np.where(np.greater(x, 0), x.dtype.type(1), slopes)
+    np.copyto(out, np.where(np.isnan(x), x, grad))
 
 
 def leaky_relu_float(x: float, slope: float) -> float:
@@ -150,18 +148,13 @@ def hardtanh_grad_float(x: float, lo: float, hi: float) -> float:
 
 
 def hardtanh_array(x: np.ndarray, out: np.ndarray, lo: float, hi: float) -> None:
-    below = np.less(x, lo)
-    above = np.greater(x, hi)
-    np.copyto(out, x)  # a no-op in place
-    np.copyto(out, x.dtype.type(lo), where=below)
-    np.copyto(out, x.dtype.type(hi), where=above)
+    lo_, hi_ = x.dtype.type(lo), x.dtype.type(hi)  # compares are False for NaN: x kept
+    np.copyto(out, np.where(np.less(x, lo_), lo_, np.where(np.greater(x, hi_), hi_, x)))
 
 
 def hardtanh_grad_array(x: np.ndarray, out: np.ndarray, lo: float, hi: float) -> None:
-    nan = np.isnan(x)
     inside = np.greater(x, lo) & np.less(x, hi)
-    np.copyto(out, x, where=nan)
-    np.copyto(out, inside, where=~nan)
+    np.copyto(out, np.where(np.isnan(x), x, inside.astype(x.dtype)))
 
 
 def threshold_float(x: float, th: float, value: float) -> float:
@@ -173,16 +166,12 @@ def threshold_grad_float(x: float, th: float, value: float) -> float:
 
 
 def threshold_array(x: np.ndarray, out: np.ndarray, th: float, value: float) -> None:
-    replace = np.less_equal(x, th)
-    np.copyto(out, x)
-    np.copyto(out, x.dtype.type(value), where=replace)
+    np.copyto(out, np.where(np.less_equal(x, th), x.dtype.type(value), x))
 
 
 def threshold_grad_array(x: np.ndarray, out: np.ndarray, th: float, value: float) -> None:
-    nan = np.isnan(x)
-    above = np.greater(x, th)
-    np.copyto(out, x, where=nan)
-    np.copyto(out, above, where=~nan)
+    above = np.greater(x, th).astype(x.dtype)
+    np.copyto(out, np.where(np.isnan(x), x, above))
 
 
 # -- transcendental (float64 formulas; the same ones in every backend) ------------------------

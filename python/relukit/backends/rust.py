@@ -49,17 +49,72 @@ relu_fast = relu_grad_fast = dense_fast = None  # no fast paths (yet)
 
 
 # ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
-# Interim: the NumPy backend's family functions until the native kernels of the family land
-# (the next commits replace this section).
+#
+# relukit-kernels' family.rs through relukit-py's family.rs: one function per dtype and form,
+# the op chosen by a code (the table of relukit-py/src/family.rs), two parameters rounded to the
+# dtype by the facade. Any layout is walked in place (ndarray views).
 
-from relukit._family import KERNELS as _FAMILY_KERNELS  # noqa: E402
-from relukit.backends import numpy as _np_backend  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
-for _k in _FAMILY_KERNELS:
-    globals()[_k + "_float"] = getattr(_np_backend, _k + "_float")
-    globals()[_k + "_array"] = getattr(_np_backend, _k + "_array")
-prelu_array = _np_backend.prelu_array
-prelu_grad_array = _np_backend.prelu_grad_array
+_FAMILY_CODES = {
+    "leaky_relu": 0,
+    "leaky_relu_grad": 1,
+    "hardtanh": 2,
+    "hardtanh_grad": 3,
+    "threshold": 4,
+    "threshold_grad": 5,
+    "elu": 6,
+    "elu_grad": 7,
+    "gelu": 8,
+    "gelu_grad": 9,
+    "gelu_tanh": 10,
+    "gelu_tanh_grad": 11,
+    "sigmoid": 12,
+    "sigmoid_grad": 13,
+    "tanh": 14,
+    "tanh_grad": 15,
+}
+_FAMILY = {
+    "f": (_rs.family_f32, _rs.family_inplace_f32),
+    "d": (_rs.family_f64, _rs.family_inplace_f64),
+}
+_PRELU = {"f": (_rs.prelu_f32, _rs.prelu_inplace_f32), "d": (_rs.prelu_f64, _rs.prelu_inplace_f64)}
+
+
+def _family_kernels(code: int) -> tuple[Callable[..., float], Callable[..., None]]:
+    family_float = _rs.family_float
+
+    def scalar(x: float, p0: float = 0.0, p1: float = 0.0) -> float:
+        return family_float(code, x, p0, p1)
+
+    def array(x: np.ndarray, out: np.ndarray, p0: float = 0.0, p1: float = 0.0) -> None:
+        outofplace, inplace = _FAMILY[x.dtype.char]
+        if out is x:
+            inplace(code, p0, p1, x)
+        else:
+            outofplace(code, p0, p1, x, out)
+
+    return scalar, array
+
+
+for _name, _code in _FAMILY_CODES.items():
+    globals()[_name + "_float"], globals()[_name + "_array"] = _family_kernels(_code)
+
+
+def _prelu(x: np.ndarray, out: np.ndarray, weight: np.ndarray, grad: bool) -> None:
+    outofplace, inplace = _PRELU[x.dtype.char]
+    if out is x:
+        inplace(x, weight, grad)
+    else:
+        outofplace(x, weight, out, grad)
+
+
+def prelu_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _prelu(x, out, weight, False)
+
+
+def prelu_grad_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
+    _prelu(x, out, weight, True)
 
 
 # ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------

@@ -23,11 +23,16 @@ use std::fmt;
 mod avx2;
 pub mod dense;
 pub mod dense_backward;
+pub mod family;
 pub mod relu;
 #[doc(hidden)]
 pub mod simd;
 
 pub use dense::dense_forward;
+pub use family::{
+    activation_nd, activation_nd_inplace, activation_slice, prelu_nd, prelu_nd_inplace, Activation,
+    FamilyFloat,
+};
 pub use relu::{
     relu_grad_i64, relu_grad_inplace, relu_grad_nd, relu_grad_nd_inplace, relu_grad_slice,
     relu_i64, relu_inplace, relu_nd, relu_nd_inplace, relu_slice,

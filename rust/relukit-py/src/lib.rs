@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use relukit_kernels as k;
 
 mod nn;
+mod family;
 
 /// Arrays at least this long are processed with the GIL released (below it, releasing and
 /// re-taking the GIL costs more than the kernel).
@@ -153,6 +154,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dense_forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(dense_forward_f64, m)?)?;
     nn::register(m)?;
+    family::register(m)?;
 
     // SAFETY: FFI call to cffi's generated module init; it returns a new reference or NULL
     // with a Python exception set, which from_owned_ptr_or_err turns into Err.

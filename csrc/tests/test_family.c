@@ -1,0 +1,787 @@
+/* test_family.c: standalone tests of the ReLU family's C kernels (csrc/family.c).
+ *
+ * Build: gcc -std=c11 ... -Icsrc csrc/tests/test_family.c csrc/family.c csrc/relu.c -lm
+ * Prints one line per failure, then "N passed, M failed"; exits nonzero on any failure.
+ *
+ * Piecewise-linear ops are checked bit for bit against references written here with plain
+ * float compares, on every path (portable; AVX2 with cached stores; AVX2 with every
+ * out-of-place call streaming), for all lengths 0..70 and 1000, unaligned starts, in place
+ * and out of place, and again under FTZ+DAZ (where the decisions must not change: a positive
+ * subnormal stays x). Transcendental ops are checked against long-double references (glibc's
+ * expm1l, expl, tanhl, erfcl) within the ulp bounds of docs/activations.md, bit for bit at NaN,
+ * +-0 and +-inf. Length and shape errors must return RELUKIT_ESIZE and touch nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../relukit.h"
+#include "../relukit_internal.h"
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define HAVE_MXCSR 1
+#else
+#define HAVE_MXCSR 0
+#endif
+
+size_t relukit__family_set_nt_threshold(size_t bytes); /* family.c's test hook */
+
+/* ---- harness ----------------------------------------------------------------------------- */
+
+static unsigned long n_pass, n_fail;
+
+#define CHECK(cond, ...)                                                                         \
+    do {                                                                                         \
+        if (cond) {                                                                              \
+            n_pass++;                                                                            \
+        } else {                                                                                 \
+            n_fail++;                                                                            \
+            if (n_fail <= 60) {                                                                  \
+                printf("FAIL %s:%d: ", __FILE__, __LINE__);                                      \
+                printf(__VA_ARGS__);                                                             \
+                putchar('\n');                                                                   \
+            }                                                                                    \
+        }                                                                                        \
+    } while (0)
+
+static uint32_t bits32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static float f32_of(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+static uint64_t bits64(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static double f64_of(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static uint64_t rng_state = 0x2545f4914f6cdd1du;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1du;
+}
+/* roughly normal, scaled: the region where the ops bend */
+static double rng_normalish(void)
+{
+    double s = 0.0;
+    for (int i = 0; i < 4; i++)
+        s += (double)(rng() >> 11) * 0x1p-53 - 0.5;
+    static const double scales[] = {0.3, 1.0, 3.0, 10.0, 30.0};
+    return s * 1.7 * scales[rng() % 5];
+}
+
+static int fp_daz; /* 1 while FTZ+DAZ are on */
+
+/* ---- the ops under test, behind one signature -------------------------------------------- */
+
+typedef struct {
+    double a, b;
+} params_t;
+
+typedef int (*arr32_fn)(const float *, size_t, float *, size_t, params_t);
+typedef int (*arr64_fn)(const double *, size_t, double *, size_t, params_t);
+typedef float (*s32_fn)(float, params_t);
+typedef double (*s64_fn)(double, params_t);
+/* long-double reference of a transcendental op; *floor gets the magnitude below which errors
+ * are measured against the floor (the terms of a cancelling sum), else 0 */
+typedef long double (*refl_fn)(long double, params_t, long double *floor);
+
+struct op {
+    const char *name;
+    arr32_fn a32;
+    arr64_fn a64;
+    s32_fn s32;
+    s64_fn s64;
+    s32_fn ref32; /* piecewise ops: the expected value (float compares, default FP mode) */
+    s64_fn ref64;
+    int selection; /* piecewise op with no float arithmetic: the same bits under DAZ */
+    refl_fn refl;  /* transcendental ops */
+    double ulp64_base, ulp64_per_u, floor64;
+    size_t n_params;
+    params_t params[3];
+    double kinks[2]; /* x where the piece changes (params a/b for hardtanh/threshold) */
+};
+
+#define WRAP_P2(OP)                                                                              \
+    static int a32_##OP(const float *x, size_t n, float *y, size_t m, params_t p)               \
+    {                                                                                            \
+        return relukit_##OP##_array_f32(x, n, y, m, (float)p.a, (float)p.b);                     \
+    }                                                                                            \
+    static int a64_##OP(const double *x, size_t n, double *y, size_t m, params_t p)             \
+    {                                                                                            \
+        return relukit_##OP##_array_f64(x, n, y, m, p.a, p.b);                                   \
+    }                                                                                            \
+    static float s32_##OP(float x, params_t p) { return relukit_##OP##_f32(x, (float)p.a, (float)p.b); } \
+    static double s64_##OP(double x, params_t p) { return relukit_##OP##_f64(x, p.a, p.b); }
+#define WRAP_P1(OP)                                                                              \
+    static int a32_##OP(const float *x, size_t n, float *y, size_t m, params_t p)               \
+    {                                                                                            \
+        return relukit_##OP##_array_f32(x, n, y, m, (float)p.a);                                 \
+    }                                                                                            \
+    static int a64_##OP(const double *x, size_t n, double *y, size_t m, params_t p)             \
+    {                                                                                            \
+        return relukit_##OP##_array_f64(x, n, y, m, p.a);                                        \
+    }                                                                                            \
+    static float s32_##OP(float x, params_t p) { return relukit_##OP##_f32(x, (float)p.a); }     \
+    static double s64_##OP(double x, params_t p) { return relukit_##OP##_f64(x, p.a); }
+#define WRAP_P0(OP)                                                                              \
+    static int a32_##OP(const float *x, size_t n, float *y, size_t m, params_t p)               \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        return relukit_##OP##_array_f32(x, n, y, m);                                             \
+    }                                                                                            \
+    static int a64_##OP(const double *x, size_t n, double *y, size_t m, params_t p)             \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        return relukit_##OP##_array_f64(x, n, y, m);                                             \
+    }                                                                                            \
+    static float s32_##OP(float x, params_t p)                                                   \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        return relukit_##OP##_f32(x);                                                            \
+    }                                                                                            \
+    static double s64_##OP(double x, params_t p)                                                 \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        return relukit_##OP##_f64(x);                                                            \
+    }
+
+WRAP_P1(leaky_relu)
+WRAP_P1(leaky_relu_grad)
+WRAP_P2(hardtanh)
+WRAP_P2(hardtanh_grad)
+WRAP_P2(threshold)
+WRAP_P1(threshold_grad)
+WRAP_P1(elu)
+WRAP_P1(elu_grad)
+WRAP_P0(gelu)
+WRAP_P0(gelu_grad)
+WRAP_P0(gelu_tanh)
+WRAP_P0(gelu_tanh_grad)
+WRAP_P0(sigmoid)
+WRAP_P0(sigmoid_grad)
+WRAP_P0(tanh)
+WRAP_P0(tanh_grad)
+
+/* piecewise references: float compares (valid in the default FP mode), written from the
+ * contract. Under DAZ, leaky's reference decides on the sign bit and the zero test on bits
+ * (what the contract says) and multiplies in the current mode, as the kernel must. */
+#define PIECEWISE_REFS(SFX, FT, BITS, ONE)                                                       \
+    static FT r_leaky_##SFX(FT x, FT s)                                                          \
+    {                                                                                            \
+        if (isnan(x))                                                                            \
+            return x;                                                                            \
+        if (fp_daz) {                                                                            \
+            const int pos = !signbit(x) && (BITS(x) << 1) != 0;                                  \
+            return pos ? x : x * s;                                                              \
+        }                                                                                        \
+        return x > 0 ? x : x * s;                                                                \
+    }                                                                                            \
+    static FT ref32_leaky_##SFX(FT x, params_t p) { return r_leaky_##SFX(x, (FT)p.a); }          \
+    static FT ref_leaky_grad_##SFX(FT x, params_t p)                                             \
+    {                                                                                            \
+        return isnan(x) ? x : (x > 0 ? (FT)1 : (FT)p.a);                                         \
+    }                                                                                            \
+    static FT ref_hardtanh_##SFX(FT x, params_t p)                                               \
+    {                                                                                            \
+        const FT lo = (FT)p.a, hi = (FT)p.b;                                                     \
+        if (isnan(x))                                                                            \
+            return x;                                                                            \
+        return x < lo ? lo : (x > hi ? hi : x);                                                  \
+    }                                                                                            \
+    static FT ref_hardtanh_grad_##SFX(FT x, params_t p)                                          \
+    {                                                                                            \
+        return isnan(x) ? x : ((x > (FT)p.a && x < (FT)p.b) ? (FT)1 : (FT)0);                    \
+    }                                                                                            \
+    static FT ref_threshold_##SFX(FT x, params_t p)                                              \
+    {                                                                                            \
+        return isnan(x) ? x : (x > (FT)p.a ? x : (FT)p.b);                                       \
+    }                                                                                            \
+    static FT ref_threshold_grad_##SFX(FT x, params_t p)                                         \
+    {                                                                                            \
+        return isnan(x) ? x : (x > (FT)p.a ? (FT)1 : (FT)0);                                     \
+    }
+
+PIECEWISE_REFS(f32, float, bits32, 1.0f)
+PIECEWISE_REFS(f64, double, bits64, 1.0)
+
+/* transcendental references in long double */
+static const long double SQRT1_2L = 0.707106781186547524400844362104849039L;
+static const long double INV_SQRT_2PIL = 0.398942280401432677939946059934381868L;
+static const long double BETAL = 0.797884560802865355879892119868763737L; /* sqrt(2/pi) */
+static const long double KAPPAL = 0.044715L;
+
+static long double rl_elu(long double x, params_t p, long double *fl)
+{
+    *fl = 0;
+    return x > 0 ? x : (long double)p.a * (expm1l(x) + 0.0L);
+}
+static long double rl_elu_grad(long double x, params_t p, long double *fl)
+{
+    *fl = 0;
+    return x > 0 ? 1.0L : (long double)p.a * expl(x);
+}
+static long double rl_sigmoid(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    return 1.0L / (1.0L + expl(-x));
+}
+static long double rl_sigmoid_grad(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    const long double e = expl(-fabsl(x));
+    return e / ((1 + e) * (1 + e));
+}
+static long double rl_tanh(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    return tanhl(x);
+}
+static long double rl_tanh_grad(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    const long double e = expl(-2 * fabsl(x));
+    return 4 * e / ((1 + e) * (1 + e));
+}
+static long double rl_gelu(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    if (isinf(x))
+        return x > 0 ? x : -0.0L;
+    return x * 0.5L * erfcl(-x * SQRT1_2L);
+}
+static long double rl_gelu_grad(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    if (isinf(x)) {
+        *fl = 0;
+        return x > 0 ? 1.0L : 0.0L;
+    }
+    const long double cdf = 0.5L * erfcl(-x * SQRT1_2L);
+    const long double xpdf = x * INV_SQRT_2PIL * expl(-0.5L * x * x);
+    *fl = fabsl(cdf) + fabsl(xpdf);
+    return cdf + xpdf;
+}
+static long double sig2(long double u, long double *ss) /* sigmoid(2u); *ss = s(2u) s(-2u) */
+{
+    const long double e = expl(-2 * fabsl(u)), d = 1 + e;
+    *ss = e / (d * d);
+    return (u >= 0 ? 1.0L : e) / d;
+}
+static long double rl_gelu_tanh(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    if (isinf(x))
+        return x > 0 ? x : -0.0L;
+    long double ss;
+    return x * sig2(BETAL * (x + KAPPAL * x * x * x), &ss);
+}
+static long double rl_gelu_tanh_grad(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    if (isinf(x)) {
+        *fl = 0;
+        return x > 0 ? 1.0L : 0.0L;
+    }
+    long double ss;
+    const long double s = sig2(BETAL * (x + KAPPAL * x * x * x), &ss);
+    const long double term = ss == 0 ? 0.0L : 2 * x * BETAL * (1 + 3 * KAPPAL * x * x) * ss;
+    *fl = fabsl(s) + fabsl(term);
+    return s + term;
+}
+
+#define P(a, b) {(a), (b)}
+#define NOP_F32 NULL, NULL
+static const struct op OPS[] = {
+    {"leaky_relu", a32_leaky_relu, a64_leaky_relu, s32_leaky_relu, s64_leaky_relu,
+     ref32_leaky_f32, ref32_leaky_f64, 0, NULL, 0, 0, 0, 3,
+     {P(0.01, 0), P(0.2, 0), P(-1.5, 0)}, {0, 0}},
+    {"leaky_relu_grad", a32_leaky_relu_grad, a64_leaky_relu_grad, s32_leaky_relu_grad,
+     s64_leaky_relu_grad, ref_leaky_grad_f32, ref_leaky_grad_f64, 1, NULL, 0, 0, 0, 3,
+     {P(0.01, 0), P(0.2, 0), P(-1.5, 0)}, {0, 0}},
+    {"hardtanh", a32_hardtanh, a64_hardtanh, s32_hardtanh, s64_hardtanh, ref_hardtanh_f32,
+     ref_hardtanh_f64, 1, NULL, 0, 0, 0, 3, {P(-1, 1), P(0, 6), P(-0.1, 2.5)}, {0, 0}},
+    {"hardtanh_grad", a32_hardtanh_grad, a64_hardtanh_grad, s32_hardtanh_grad,
+     s64_hardtanh_grad, ref_hardtanh_grad_f32, ref_hardtanh_grad_f64, 1, NULL, 0, 0, 0, 3,
+     {P(-1, 1), P(0, 6), P(-0.1, 2.5)}, {0, 0}},
+    {"threshold", a32_threshold, a64_threshold, s32_threshold, s64_threshold, ref_threshold_f32,
+     ref_threshold_f64, 1, NULL, 0, 0, 0, 3, {P(0.1, 20), P(-1, -0.0), P(0, 0)}, {0, 0}},
+    {"threshold_grad", a32_threshold_grad, a64_threshold_grad, s32_threshold_grad,
+     s64_threshold_grad, ref_threshold_grad_f32, ref_threshold_grad_f64, 1, NULL, 0, 0, 0, 3,
+     {P(0.1, 0), P(-1, 0), P(0, 0)}, {0, 0}},
+    {"elu", a32_elu, a64_elu, s32_elu, s64_elu, NOP_F32, 0, rl_elu, 2, 0, 0, 2,
+     {P(1, 0), P(0.3, 0)}, {0, 0}},
+    {"elu_grad", a32_elu_grad, a64_elu_grad, s32_elu_grad, s64_elu_grad, NOP_F32, 0,
+     rl_elu_grad, 2, 0, 0, 2, {P(1, 0), P(0.3, 0)}, {0, 0}},
+    {"gelu", a32_gelu, a64_gelu, s32_gelu, s64_gelu, NOP_F32, 0, rl_gelu, 6, 0, 0x1p-1016, 1,
+     {P(0, 0)}, {0, 0}},
+    {"gelu_grad", a32_gelu_grad, a64_gelu_grad, s32_gelu_grad, s64_gelu_grad, NOP_F32, 0,
+     rl_gelu_grad, 6, 0, 0x1p-1016, 1, {P(0, 0)}, {0, 0}},
+    {"gelu_tanh", a32_gelu_tanh, a64_gelu_tanh, s32_gelu_tanh, s64_gelu_tanh, NOP_F32, 0,
+     rl_gelu_tanh, 4, 8, 0, 1, {P(0, 0)}, {0, 0}},
+    {"gelu_tanh_grad", a32_gelu_tanh_grad, a64_gelu_tanh_grad, s32_gelu_tanh_grad,
+     s64_gelu_tanh_grad, NOP_F32, 0, rl_gelu_tanh_grad, 4, 8, 0, 1, {P(0, 0)}, {0, 0}},
+    {"sigmoid", a32_sigmoid, a64_sigmoid, s32_sigmoid, s64_sigmoid, NOP_F32, 0, rl_sigmoid, 4,
+     0, 0, 1, {P(0, 0)}, {0, 0}},
+    {"sigmoid_grad", a32_sigmoid_grad, a64_sigmoid_grad, s32_sigmoid_grad, s64_sigmoid_grad,
+     NOP_F32, 0, rl_sigmoid_grad, 8, 0, 0, 1, {P(0, 0)}, {0, 0}},
+    {"tanh", a32_tanh, a64_tanh, s32_tanh, s64_tanh, NOP_F32, 0, rl_tanh, 3, 0, 0, 1,
+     {P(0, 0)}, {0, 0}},
+    {"tanh_grad", a32_tanh_grad, a64_tanh_grad, s32_tanh_grad, s64_tanh_grad, NOP_F32, 0,
+     rl_tanh_grad, 8, 0, 0, 1, {P(0, 0)}, {0, 0}},
+};
+#define N_OPS (sizeof OPS / sizeof OPS[0])
+
+/* ---- input vectors ------------------------------------------------------------------------ */
+
+#define MAXN 1024
+static const uint32_t special32[] = {
+    0x00000000u, 0x80000000u, 0x3f800000u, 0xbf800000u, 0x7f800000u, 0xff800000u, 0x7f7fffffu,
+    0xff7fffffu, 0x00800000u, 0x80800000u, 0x00000001u, 0x80000001u, 0x007fffffu, 0x807fffffu,
+    0x7fc00000u, 0xffc00000u, 0x7fc12345u, 0xffc12345u, 0x7f800001u, 0xff800001u, 0x7fbfffffu,
+    0xffffffffu, 0x3dcccccdu /* 0.1f */, 0x40c00000u /* 6 */, 0xc0200000u /* -2.5 */};
+static const uint64_t special64[] = {
+    0x0000000000000000u, 0x8000000000000000u, 0x3ff0000000000000u, 0xbff0000000000000u,
+    0x7ff0000000000000u, 0xfff0000000000000u, 0x7fefffffffffffffu, 0xffefffffffffffffu,
+    0x0010000000000000u, 0x8010000000000000u, 0x0000000000000001u, 0x8000000000000001u,
+    0x000fffffffffffffu, 0x800fffffffffffffu, 0x7ff8000000000000u, 0xfff8000000000000u,
+    0x7ff8000000012345u, 0xfff8000000012345u, 0x7ff0000000000001u, 0xfff0000000000001u,
+    0x7ff7ffffffffffffu, 0xffffffffffffffffu, 0x3fb999999999999au /* 0.1 */};
+
+/* a pool of values: the specials, each parameter and kink with its neighbours (both signs),
+ * random bit patterns and normal-ish values */
+static size_t pool32(float *v, const struct op *op, params_t p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof special32 / sizeof special32[0]; i++)
+        v[n++] = f32_of(special32[i]);
+    const float pts[] = {(float)p.a, (float)p.b, -(float)p.a, -(float)p.b, 0.0f, 40.0f, 14.0f};
+    for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
+        if (!isfinite(pts[i]))
+            continue;
+        v[n++] = pts[i];
+        v[n++] = nextafterf(pts[i], INFINITY);
+        v[n++] = nextafterf(pts[i], -INFINITY);
+    }
+    (void)op;
+    while (n < 400) {
+        v[n] = (rng() & 3) == 0 ? f32_of((uint32_t)rng()) : (float)rng_normalish();
+        n++;
+    }
+    return n;
+}
+static size_t pool64(double *v, const struct op *op, params_t p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof special64 / sizeof special64[0]; i++)
+        v[n++] = f64_of(special64[i]);
+    const double pts[] = {p.a, p.b, -p.a, -p.b, 0.0, 40.0, 37.5, 1.1932427};
+    for (size_t i = 0; i < sizeof pts / sizeof pts[0]; i++) {
+        v[n++] = pts[i];
+        v[n++] = nextafter(pts[i], INFINITY);
+        v[n++] = nextafter(pts[i], -INFINITY);
+    }
+    (void)op;
+    while (n < 400) {
+        v[n] = (rng() & 3) == 0 ? f64_of(rng()) : rng_normalish();
+        n++;
+    }
+    return n;
+}
+
+/* ---- checking one result ------------------------------------------------------------------ */
+
+/* The expected value of a piecewise op: selection-only ops in the default FP mode (their bits
+ * must not depend on FTZ/DAZ), leaky in the current mode (its product may flush, as any float
+ * multiply; its reference decides on bits under DAZ). */
+static float expect32(const struct op *op, float x, params_t p)
+{
+#if HAVE_MXCSR
+    if (fp_daz && op->selection) {
+        const unsigned int csr = _mm_getcsr();
+        _mm_setcsr(csr & ~0x8040u);
+        fp_daz = 0;
+        const float r = op->ref32(x, p);
+        fp_daz = 1;
+        _mm_setcsr(csr);
+        return r;
+    }
+#endif
+    return op->ref32(x, p);
+}
+static double expect64(const struct op *op, double x, params_t p)
+{
+#if HAVE_MXCSR
+    if (fp_daz && op->selection) {
+        const unsigned int csr = _mm_getcsr();
+        _mm_setcsr(csr & ~0x8040u);
+        fp_daz = 0;
+        const double r = op->ref64(x, p);
+        fp_daz = 1;
+        _mm_setcsr(csr);
+        return r;
+    }
+#endif
+    return op->ref64(x, p);
+}
+
+static double ulp_bound64(const struct op *op, double x)
+{
+    double a = fabs(x);
+    if (!(a <= 40.0))
+        a = 40.0;
+    const double u = 0.7978845608028654 * (a + 0.044715 * a * a * a);
+    return op->ulp64_base + op->ulp64_per_u * u;
+}
+
+/* transcendental: 1 if got is within the bound of the reference (exact bits at NaN, +-0, +-inf
+ * and where elu/elu_grad give x / 1 for x > 0) */
+/* v rounded to float and back (through memory: GCC 12 -O2 was seen folding (double)(float)v
+ * to v here) */
+static double via_f32(double v)
+{
+    volatile float f = (float)v;
+    return (double)f;
+}
+
+static int trans_ok32(const struct op *op, params_t p, float x, float got)
+{
+    if (isnan(x))
+        return bits32(got) == bits32(x);
+    long double fl;
+    params_t pr = {via_f32(p.a), via_f32(p.b)};
+    const long double r = op->refl((long double)x, pr, &fl);
+    if (x == 0 || isinf(x) || (x > 0 && strncmp(op->name, "elu", 3) == 0))
+        return bits32(got) == bits32((float)r);
+    const long double scale = fabsl(r) > fl ? fabsl(r) : fl;
+    float sf = (float)scale;
+    if (isinf(sf))
+        sf = FLT_MAX;
+    const long double spacing = sf == FLT_MAX ? (long double)sf - (long double)nextafterf(sf, 0)
+                                              : (long double)nextafterf(sf, INFINITY) - sf;
+    if (isinf(got) || isnan(got))
+        return bits32(got) == bits32((float)r);
+    return fabsl((long double)got - r) <= spacing; /* 1 ulp */
+}
+static int trans_ok64(const struct op *op, params_t p, double x, double got)
+{
+    if (isnan(x))
+        return bits64(got) == bits64(x);
+    long double fl;
+    const long double r = op->refl((long double)x, p, &fl);
+    if (x == 0 || isinf(x) || (x > 0 && strncmp(op->name, "elu", 3) == 0))
+        return bits64(got) == bits64((double)r);
+    if (fl < op->floor64)
+        fl = op->floor64;
+    long double scale = fabsl(r) > fl ? fabsl(r) : fl;
+    double sd = (double)scale;
+    if (isinf(sd) || sd == DBL_MAX)
+        sd = nextafter(DBL_MAX, 0);
+    const long double spacing = (long double)nextafter(sd, INFINITY) - (long double)sd;
+    if (isinf(got) || isnan(got))
+        return bits64(got) == bits64((double)r);
+    return fabsl((long double)got - r) <= (long double)ulp_bound64(op, x) * spacing;
+}
+
+/* ---- the array tests ---------------------------------------------------------------------- */
+
+static float xs32[MAXN + 8], ys32[MAXN + 8];
+static double xs64[MAXN + 8], ys64[MAXN + 8];
+
+static const size_t LENGTHS[] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  15, 16, 17,  23,
+                                 24, 31, 32, 33, 39, 40, 41, 63, 64, 65, 70, 129, 1000};
+#define N_LENGTHS (sizeof LENGTHS / sizeof LENGTHS[0])
+
+static void test_op_f32(const struct op *op, const char *path)
+{
+    float pool[MAXN];
+    for (size_t k = 0; k < op->n_params; k++) {
+        const params_t p = op->params[k];
+        const size_t np = pool32(pool, op, p);
+        for (size_t li = 0; li < N_LENGTHS; li++) {
+            const size_t n = LENGTHS[li];
+            for (size_t off = 0; off < 4; off++) {
+                for (int inplace = 0; inplace < 2; inplace++) {
+                    float *x = xs32 + off, *y = inplace ? x : ys32 + (3 - off);
+                    for (size_t i = 0; i < n; i++)
+                        x[i] = pool[(i * 7 + off + k) % np];
+                    float keep[MAXN];
+                    memcpy(keep, x, n * sizeof *x);
+                    const int st = op->a32(x, n, y, n, p);
+                    CHECK(st == RELUKIT_OK, "[%s] %s f32 n=%zu status %d", path, op->name, n, st);
+                    for (size_t i = 0; i < n; i++) {
+                        const float xi = keep[i];
+                        int ok;
+                        float want = 0;
+                        if (op->ref32) {
+                            want = expect32(op, xi, p);
+                            ok = bits32(y[i]) == bits32(want);
+                        } else {
+                            ok = trans_ok32(op, p, xi, y[i]);
+                        }
+                        CHECK(ok, "[%s] %s(p=%g,%g) f32 n=%zu off=%zu inplace=%d x=%a (0x%08x): got "
+                                  "%a (0x%08x) want %a",
+                              path, op->name, p.a, p.b, n, off, inplace, (double)xi,
+                              (unsigned)bits32(xi), (double)y[i], (unsigned)bits32(y[i]),
+                              (double)want);
+                        const float s = op->s32(xi, p);
+                        CHECK(bits32(s) == bits32(y[i]), "[%s] %s f32 scalar %a != array %a",
+                              path, op->name, (double)s, (double)y[i]);
+                    }
+                    if (!inplace)
+                        CHECK(memcmp(keep, x, n * sizeof *x) == 0, "[%s] %s f32: x changed",
+                              path, op->name);
+                }
+            }
+        }
+    }
+}
+
+static void test_op_f64(const struct op *op, const char *path)
+{
+    double pool[MAXN];
+    for (size_t k = 0; k < op->n_params; k++) {
+        const params_t p = op->params[k];
+        const size_t np = pool64(pool, op, p);
+        for (size_t li = 0; li < N_LENGTHS; li++) {
+            const size_t n = LENGTHS[li];
+            for (size_t off = 0; off < 4; off++) {
+                for (int inplace = 0; inplace < 2; inplace++) {
+                    double *x = xs64 + off, *y = inplace ? x : ys64 + (3 - off);
+                    for (size_t i = 0; i < n; i++)
+                        x[i] = pool[(i * 7 + off + k) % np];
+                    double keep[MAXN];
+                    memcpy(keep, x, n * sizeof *x);
+                    const int st = op->a64(x, n, y, n, p);
+                    CHECK(st == RELUKIT_OK, "[%s] %s f64 n=%zu status %d", path, op->name, n, st);
+                    for (size_t i = 0; i < n; i++) {
+                        const double xi = keep[i];
+                        int ok;
+                        double want = 0;
+                        if (op->ref64) {
+                            want = expect64(op, xi, p);
+                            ok = bits64(y[i]) == bits64(want);
+                        } else {
+                            ok = trans_ok64(op, p, xi, y[i]);
+                        }
+                        CHECK(ok, "[%s] %s(p=%g,%g) f64 n=%zu off=%zu inplace=%d x=%a: got %a "
+                                  "want %a",
+                              path, op->name, p.a, p.b, n, off, inplace, xi, y[i], want);
+                        const double s = op->s64(xi, p);
+                        CHECK(bits64(s) == bits64(y[i]), "[%s] %s f64 scalar %a != array %a",
+                              path, op->name, s, y[i]);
+                    }
+                    if (!inplace)
+                        CHECK(memcmp(keep, x, n * sizeof *x) == 0, "[%s] %s f64: x changed",
+                              path, op->name);
+                }
+            }
+        }
+    }
+}
+
+/* one path and FP mode: every op (transcendental ones only in the default mode: libm under
+ * DAZ is not part of the contract) */
+static void test_all_ops(const char *path)
+{
+    for (size_t i = 0; i < N_OPS; i++) {
+        const struct op *op = &OPS[i];
+        if (fp_daz && !op->ref32)
+            continue;
+        test_op_f32(op, path);
+        test_op_f64(op, path);
+    }
+}
+
+/* ---- prelu -------------------------------------------------------------------------------- */
+
+static void test_prelu(const char *path)
+{
+    static const size_t shapes[][3] = {{0, 3, 2}, {2, 3, 1}, {3, 5, 4},  {1, 1, 1},
+                                       {4, 7, 33}, {5, 1, 9}, {2, 40, 1}, {3, 2, 0}};
+    static float x[4 * 7 * 33 + 8], y[4 * 7 * 33 + 8];
+    static double xd[4 * 7 * 33 + 8], yd[4 * 7 * 33 + 8];
+    const float w[40] = {0.25f, -1.0f, 2.0f, 0.0f, 0.1f, -0.0f, 3.0f};
+    double wd[40];
+    for (size_t c = 0; c < 40; c++)
+        wd[c] = (double)w[c];
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t outer = shapes[s][0], ch = shapes[s][1], inner = shapes[s][2];
+        const size_t n = outer * ch * inner;
+        for (int grad = 0; grad < 2; grad++) {
+            for (size_t i = 0; i < n; i++) {
+                x[i] = (i % 5 == 0) ? f32_of((uint32_t)rng()) : (float)rng_normalish();
+                xd[i] = (double)x[i];
+            }
+            int st = grad ? relukit_prelu_grad_array_f32(x, n, y, n, w, ch, outer, ch, inner)
+                          : relukit_prelu_array_f32(x, n, y, n, w, ch, outer, ch, inner);
+            CHECK(st == RELUKIT_OK, "[%s] prelu f32 status %d", path, st);
+            st = grad ? relukit_prelu_grad_array_f64(xd, n, yd, n, wd, ch, outer, ch, inner)
+                      : relukit_prelu_array_f64(xd, n, yd, n, wd, ch, outer, ch, inner);
+            CHECK(st == RELUKIT_OK, "[%s] prelu f64 status %d", path, st);
+            for (size_t i = 0; i < n; i++) {
+                const size_t c = (i / inner) % ch;
+                const params_t p = {(double)w[c], 0};
+                const struct op *op = &OPS[grad ? 1 : 0]; /* leaky_relu(_grad) */
+                const float want = expect32(op, x[i], p);
+                const double wantd = expect64(op, xd[i], p);
+                CHECK(bits32(y[i]) == bits32(want), "[%s] prelu%s f32 (%zu,%zu,%zu)[%zu]: %a != %a",
+                      path, grad ? "_grad" : "", outer, ch, inner, i, (double)y[i], (double)want);
+                CHECK(bits64(yd[i]) == bits64(wantd), "[%s] prelu%s f64 (%zu,%zu,%zu)[%zu]", path,
+                      grad ? "_grad" : "", outer, ch, inner, i);
+            }
+        }
+    }
+}
+
+/* ---- errors: RELUKIT_ESIZE, nothing touched ------------------------------------------------ */
+
+static void test_errors(void)
+{
+    float x[8] = {1, -2, 3, -4, 5, -6, 7, -8}, y[8], w[3] = {0.1f, 0.2f, 0.3f};
+    double xd[8] = {1, -2, 3, -4, 5, -6, 7, -8}, yd[8];
+    const params_t p = {0.5, 1.0};
+    for (size_t i = 0; i < N_OPS; i++) {
+        const struct op *op = &OPS[i];
+        for (size_t k = 0; k < 8; k++) {
+            y[k] = 42.0f;
+            yd[k] = 42.0;
+        }
+        CHECK(op->a32(x, 8, y, 7, p) == RELUKIT_ESIZE, "%s f32 length mismatch", op->name);
+        CHECK(op->a64(xd, 7, yd, 8, p) == RELUKIT_ESIZE, "%s f64 length mismatch", op->name);
+        CHECK(op->a32(NULL, 8, y, 8, p) == RELUKIT_ESIZE, "%s f32 NULL x", op->name);
+        CHECK(op->a64(xd, 8, NULL, 8, p) == RELUKIT_ESIZE, "%s f64 NULL y", op->name);
+        CHECK(op->a32(NULL, 0, NULL, 0, p) == RELUKIT_OK, "%s f32 empty NULL", op->name);
+        CHECK(op->a64(NULL, 0, NULL, 0, p) == RELUKIT_OK, "%s f64 empty NULL", op->name);
+        int untouched = 1;
+        for (size_t k = 0; k < 8; k++)
+            untouched &= y[k] == 42.0f && yd[k] == 42.0;
+        CHECK(untouched, "%s: a rejected call wrote y", op->name);
+    }
+    /* prelu: lengths, weight length, overflowing shapes, NULL weight */
+    CHECK(relukit_prelu_array_f32(x, 6, y, 6, w, 3, 1, 3, 2) == RELUKIT_OK, "prelu ok");
+    CHECK(relukit_prelu_array_f32(x, 6, y, 6, w, 2, 1, 3, 2) == RELUKIT_ESIZE, "prelu w_len");
+    CHECK(relukit_prelu_array_f32(x, 6, y, 5, w, 3, 1, 3, 2) == RELUKIT_ESIZE, "prelu y_len");
+    CHECK(relukit_prelu_array_f32(x, 8, y, 8, w, 3, 1, 3, 2) == RELUKIT_ESIZE, "prelu x_len");
+    CHECK(relukit_prelu_grad_array_f32(x, 6, y, 6, NULL, 3, 1, 3, 2) == RELUKIT_ESIZE,
+          "prelu NULL w");
+    CHECK(relukit_prelu_array_f64(xd, 2, yd, 2, (const double *)NULL, 0, 1, 0, 2) ==
+              RELUKIT_ESIZE,
+          "prelu 0 channels but 2 elements");
+    CHECK(relukit_prelu_array_f64(xd, 0, yd, 0, (const double *)NULL, 0, 5, 0, 3) == RELUKIT_OK,
+          "prelu empty");
+    CHECK(relukit_prelu_grad_array_f64(xd, 8, yd, 8, (const double *)xd, 2, SIZE_MAX / 2 + 1, 2,
+                                       2) == RELUKIT_ESIZE,
+          "prelu shape overflow");
+    CHECK(relukit_prelu_array_f32(x, 8, y, 8, w, 2, 4, 2, SIZE_MAX) == RELUKIT_ESIZE,
+          "prelu inner overflow");
+}
+
+/* ---- fixed points of the contract (docs/activations.md) ----------------------------------- */
+
+static void test_fixed_points(void)
+{
+    const float ninf = -INFINITY, pinf = INFINITY;
+    /* relu6 keeps -0.0 (a tie keeps x, as torch.clamp); its grad is 0 at both kinks */
+    CHECK(bits32(relukit_hardtanh_f32(-0.0f, 0.0f, 6.0f)) == 0x80000000u, "relu6(-0) = -0");
+    CHECK(relukit_hardtanh_grad_f32(6.0f, 0.0f, 6.0f) == 0.0f, "relu6'(6) = 0");
+    CHECK(relukit_hardtanh_grad_f32(0.0f, 0.0f, 6.0f) == 0.0f, "relu6'(0) = 0");
+    CHECK(relukit_leaky_relu_grad_f64(-0.0, 0.01) == 0.01, "leaky'(-0) = slope");
+    CHECK(bits64(relukit_leaky_relu_f64(-0.0, 0.01)) == 0x8000000000000000u, "leaky(-0) = -0");
+    CHECK(relukit_threshold_f64(0.5, 0.5, -3.0) == -3.0, "threshold at th = value");
+    CHECK(relukit_threshold_grad_f64(0.5, 0.5) == 0.0, "threshold'(th) = 0");
+    CHECK(bits64(relukit_elu_f64(-0.0, 1.0)) == 0, "elu(-0) = +0 (PyTorch)");
+    CHECK(relukit_elu_grad_f64(0.0, 0.3) == 0.3, "elu'(0) = alpha");
+    CHECK(relukit_elu_f32(ninf, 1.0f) == -1.0f, "elu(-inf) = -alpha");
+    CHECK(bits64(relukit_gelu_f64(-INFINITY)) == 0x8000000000000000u, "gelu(-inf) = -0");
+    CHECK(relukit_gelu_f32(pinf) == pinf, "gelu(inf) = inf");
+    CHECK(relukit_gelu_grad_f64(-INFINITY) == 0.0 && relukit_gelu_grad_f64(INFINITY) == 1.0,
+          "gelu'(+-inf)");
+    CHECK(relukit_gelu_grad_f64(0.0) == 0.5, "gelu'(0) = 0.5");
+    CHECK(bits64(relukit_gelu_tanh_f64(-INFINITY)) == 0x8000000000000000u, "gelu_tanh(-inf)");
+    CHECK(relukit_gelu_tanh_f64(1e300) == 1e300, "gelu_tanh(1e300), x^3 overflows");
+    CHECK(relukit_gelu_tanh_grad_f64(-INFINITY) == 0.0, "gelu_tanh'(-inf)");
+    CHECK(relukit_sigmoid_f64(-800.0) == 0.0 && relukit_sigmoid_f64(800.0) == 1.0, "sigmoid");
+    CHECK(relukit_sigmoid_f64(-740.0) > 0.0, "sigmoid(-740) is a subnormal, not 0");
+    CHECK(relukit_sigmoid_grad_f64(0.0) == 0.25, "sigmoid'(0)");
+    CHECK(bits32(relukit_tanh_f32(-0.0f)) == 0x80000000u, "tanh(-0) = -0");
+    CHECK(relukit_tanh_grad_f64(0.0) == 1.0 && relukit_tanh_grad_f64(400.0) == 0.0, "tanh'");
+    CHECK(bits32(relukit_sigmoid_f32(f32_of(0x7f800001u))) == 0x7f800001u, "sNaN kept");
+    CHECK(bits64(relukit_gelu_grad_f64(f64_of(0xfff0000000000001u))) == 0xfff0000000000001u,
+          "-sNaN kept");
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void set_path(int simd, size_t nt_bytes, const char **name, const char *label)
+{
+    (void)relukit__set_simd(simd);
+    (void)relukit__family_set_nt_threshold(nt_bytes);
+    *name = label;
+}
+
+int main(void)
+{
+    test_fixed_points();
+    test_errors();
+    const char *path = "portable";
+    const int avx2 = relukit__set_simd(RELUKIT_SIMD_AVX2) == RELUKIT_SIMD_AVX2;
+    if (!avx2)
+        printf("note: this CPU has no AVX2; only the portable path is tested\n");
+    for (int mode = 0; mode < 1 + HAVE_MXCSR; mode++) {
+#if HAVE_MXCSR
+        const unsigned int saved = _mm_getcsr();
+        if (mode == 1) {
+            _mm_setcsr(saved | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
+            fp_daz = 1;
+        }
+#endif
+        for (int k = 0; k < 1 + 2 * avx2; k++) {
+            if (k == 0)
+                set_path(RELUKIT_SIMD_PORTABLE, (size_t)16 << 20, &path,
+                         mode ? "portable ftz+daz" : "portable");
+            else if (k == 1)
+                set_path(RELUKIT_SIMD_AVX2, (size_t)16 << 20, &path,
+                         mode ? "avx2 ftz+daz" : "avx2");
+            else
+                set_path(RELUKIT_SIMD_AVX2, 0, &path, mode ? "avx2-stream ftz+daz" : "avx2-stream");
+            test_all_ops(path);
+            test_prelu(path);
+        }
+#if HAVE_MXCSR
+        _mm_setcsr(saved);
+        fp_daz = 0;
+#endif
+    }
+    (void)relukit__set_simd(-1);
+    (void)relukit__family_set_nt_threshold((size_t)16 << 20);
+    printf("%lu passed, %lu failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}
