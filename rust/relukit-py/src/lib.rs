@@ -12,8 +12,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use relukit_kernels as k;
 
-mod nn;
 mod family;
+mod nn;
 
 /// Arrays at least this long are processed with the GIL released (below it, releasing and
 /// re-taking the GIL costs more than the kernel).
