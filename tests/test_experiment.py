@@ -11,6 +11,9 @@ from relukit import cli, experiment, plotting
 from relukit.experiment import LOSS_RTOL, Config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Activations whose kernels agree bit for bit across backends (the transcendental ones, ELU,
+#: GELU, sigmoid and tanh, agree within an ulp bound: docs/activations.md).
+PIECEWISE_LINEAR = ("relu", "leaky_relu", "prelu", "relu6", "hardtanh")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,8 @@ def test_every_activation_trains_alike_on_every_backend(activation):
     runs = {be: experiment.train(activation, be, config, data) for be in ("numpy", "c", "rust")}
     for be in ("c", "rust"):
         assert experiment.curve_difference(runs[be], runs["numpy"]) <= LOSS_RTOL["float64"], be
-    assert runs["c"].train_loss == runs["rust"].train_loss  # the same bits
+    if activation in PIECEWISE_LINEAR:  # bit-exact ops and the same sums: the same bits
+        assert runs["c"].train_loss == runs["rust"].train_loss
     assert runs["numpy"].train_loss[-1] < 0.5 * runs["numpy"].train_loss[0]
     assert runs["numpy"].test_accuracy[-1] >= 0.8
     assert all(0.0 <= f <= 1.0 for f in runs["numpy"].dead_fraction)
