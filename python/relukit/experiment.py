@@ -53,17 +53,18 @@ from relukit._backend import available_backends, resolve, use_backend
 #: module docstring for what was measured and where float32 stops holding it).
 LOSS_RTOL: dict[str, float] = {"float32": 1e-4, "float64": 1e-9}
 
-#: Activation name -> module factory (backend -> module).
-ACTIVATIONS: dict[str, Callable[[str | None], nn.Module]] = {
-    "relu": lambda be: nn.ReLU(backend=be),
-    "leaky_relu": lambda be: nn.LeakyReLU(0.01, backend=be),
-    "prelu": lambda be: nn.PReLU(backend=be),
-    "elu": lambda be: nn.ELU(backend=be),
-    "gelu": lambda be: nn.GELU(backend=be),
-    "relu6": lambda be: nn.ReLU6(backend=be),
-    "hardtanh": lambda be: nn.Hardtanh(backend=be),
-    "sigmoid": lambda be: nn.Sigmoid(backend=be),
-    "tanh": lambda be: nn.Tanh(backend=be),
+#: Activation name -> module factory (the network's dtype -> module; every module follows the
+#: backend current at call time).
+ACTIVATIONS: dict[str, Callable[[str], nn.Module]] = {
+    "relu": lambda dt: nn.ReLU(),
+    "leaky_relu": lambda dt: nn.LeakyReLU(0.01),
+    "prelu": lambda dt: nn.PReLU(dtype=dt),  # the learnable slope in the network's dtype
+    "elu": lambda dt: nn.ELU(),
+    "gelu": lambda dt: nn.GELU(),
+    "relu6": lambda dt: nn.ReLU6(),
+    "hardtanh": lambda dt: nn.Hardtanh(),
+    "sigmoid": lambda dt: nn.Sigmoid(),
+    "tanh": lambda dt: nn.Tanh(),
 }
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "relu6", "sigmoid", "tanh")
 #: Backends run by default: the python backend is left out (seconds per epoch).
@@ -143,7 +144,7 @@ def build_model(activation: str, config: Config, n_in: int, n_out: int) -> nn.Se
         seed = config.seed * 1000 + i
         layers += [
             nn.Linear(width, h, seed=seed, dtype=config.dtype),
-            ACTIVATIONS[activation](None),
+            ACTIVATIONS[activation](config.dtype),
         ]
         width = h
     last_seed = config.seed * 1000 + len(config.hidden)
