@@ -13,7 +13,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "maturin>=1.9,<2" "cffi>=1.17" "numpy>=1.24" \
-		"pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=5" "rich>=13" "ruff>=0.6"
+		"pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=5" "rich>=13" "ruff>=0.6" \
+		"scikit-learn>=1.3" "matplotlib>=3.7"
 	touch $@
 
 dev: venv                      ## build both extensions (one wheel) into the venv
@@ -23,6 +24,7 @@ ctest:                         ## C kernels, warnings as errors
 	mkdir -p build
 	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/tests/test_kernels.c -o build/test_kernels -lm
 	./build/test_kernels
+	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/dense_backward.c csrc/tests/test_dense_backward.c -o build/test_dense_backward -lm && ./build/test_dense_backward
 	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/family.c csrc/tests/test_family.c -o build/test_family -lm
 	./build/test_family
 

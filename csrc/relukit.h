@@ -57,6 +57,40 @@ int relukit_dense_forward_f64(const double *x, size_t x_len, const double *w, si
                               const double *b, size_t b_len, double *y, size_t y_len,
                               size_t batch, size_t in, size_t out);
 
+/* ---- linear layer forward and dense backward (csrc/dense_backward.c) --------------------
+ * The affine map y = x @ w + b of relukit.nn.Linear and its gradients, all row-major and
+ * contiguous, same shape rules as relukit_dense_forward_* (x (batch, in), w (in, out),
+ * b (out), products checked for overflow, RELUKIT_ESIZE touching nothing on any mismatch or
+ * on a NULL buffer with a nonzero length). Outputs must not overlap inputs or each other.
+ * No fma; the same bits on the portable and the AVX2 path. */
+
+/* y = x @ w + b: as relukit_dense_forward_* without the ReLU (same summation order). */
+int relukit_linear_forward_f32(const float *x, size_t x_len, const float *w, size_t w_len,
+                               const float *b, size_t b_len, float *y, size_t y_len,
+                               size_t batch, size_t in, size_t out);
+int relukit_linear_forward_f64(const double *x, size_t x_len, const double *w, size_t w_len,
+                               const double *b, size_t b_len, double *y, size_t y_len,
+                               size_t batch, size_t in, size_t out);
+
+/* Gradients of y = x @ w + b given dy = dL/dy (batch, out); each output is overwritten:
+ *   dx = dy @ w^T  (batch, in)   dx[r,k] = sum_j dy[r,j] * w[k,j]
+ *   dw = x^T @ dy  (in, out)     dw[k,j] = sum_r x[r,k] * dy[r,j]
+ *   db = sum_r dy[r,:]  (out)
+ * Any of dx, dw, db may be NULL with length 0: that gradient is skipped (the first layer of a
+ * network needs no dx). Empty sums give +0.0 (batch == 0: dw = db = 0; out == 0: dx = 0).
+ * Summation order: dw[k,j] and db[j] start from +0.0 and add rows r = 0, 1, ... in order;
+ * dx[r,k] keeps 8 partial sums s[l] (s[l] adds j = l, l+8, ... below 8*floor(out/8), in
+ * order, from +0.0), combines them as ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)), then adds the
+ * remaining j in order. (For a Dense layer, y = relu(x @ w + b), pass dy * relu_grad(y).) */
+int relukit_dense_backward_f32(const float *x, size_t x_len, const float *w, size_t w_len,
+                               const float *dy, size_t dy_len, float *dx, size_t dx_len,
+                               float *dw, size_t dw_len, float *db, size_t db_len,
+                               size_t batch, size_t in, size_t out);
+int relukit_dense_backward_f64(const double *x, size_t x_len, const double *w, size_t w_len,
+                               const double *dy, size_t dy_len, double *dx, size_t dx_len,
+                               double *dw, size_t dw_len, double *db, size_t db_len,
+                               size_t batch, size_t in, size_t out);
+
 /* ---- the ReLU family (csrc/family.c; contract in docs/activations.md) -------------------
  *
  * Scalars relukit_<op>_f32 / _f64(x, params...); arrays relukit_<op>_array_f32 / _f64(x, x_len,

@@ -37,6 +37,7 @@ from relukit._family import (
 )
 from relukit._threads import get_num_threads, set_num_threads
 from relukit.dense import Dense, SimpleNeuralLayer
+from relukit.nn import dead_fraction
 
 try:
     from importlib.metadata import version as _version
@@ -51,6 +52,7 @@ __all__ = [
     "SimpleNeuralLayer",
     "__version__",
     "available_backends",
+    "dead_fraction",
     "elu",
     "elu_grad",
     "gelu",

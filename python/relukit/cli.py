@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from relukit._backend import BACKENDS, _failed, available_backends
 
@@ -51,6 +53,15 @@ def _check(args: argparse.Namespace) -> int:
     return status
 
 
+def _add_lazy(sub: Any, name: str, help_text: str, module: str | None = None) -> None:
+    """Subcommand ``name`` from ``relukit.<module>`` (its add_arguments and main), imported
+    only when the subcommand line is built: no matplotlib import for ``relukit check``."""
+    mod = importlib.import_module(f"relukit.{module or name}")
+    parser = sub.add_parser(name, help=help_text, description=mod.__doc__.split("\n\n")[0])
+    mod.add_arguments(parser)
+    parser.set_defaults(run=mod.main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relukit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--strict", action="store_true", help="fail when a backend is not available")
     check.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     check.set_defaults(run=_check)
+    _add_lazy(sub, "experiment", "train the seeds' MLP on digits with each activation and backend")
+    _add_lazy(sub, "plot", "draw each activation and its derivative to a PNG", module="plotting")
     args = parser.parse_args(argv)
     return args.run(args)
 

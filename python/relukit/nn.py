@@ -1,32 +1,654 @@
-"""Module-style wrappers (as ``torch.nn.ReLU``, seed 003)."""
+"""relukit.nn: modules with a forward and a backward pass, enough to train an MLP.
+
+```python
+from relukit import nn
+model = nn.Sequential(nn.Linear(64, 128, seed=0), nn.ReLU(), nn.Linear(128, 10, seed=1))
+opt = nn.SGD(model.parameters(), lr=0.05, momentum=0.9)
+logits = model(x)                                    # x: (batch, 64) float32
+loss, dlogits = nn.softmax_cross_entropy(logits, y)  # y: (batch,) int labels
+opt.zero_grad(); model.backward(dlogits); opt.step()
+```
+
+The hot loops run on a relukit backend: ``Linear`` calls the backend's ``linear_forward`` and
+``dense_backward`` kernels, the activation modules call the facade's ``<op>`` and
+``<op>_grad``. Every module takes ``backend=`` (a backend name, checked at construction);
+without it a call runs on whatever backend is current at call time (``use_backend``,
+``set_backend``, ``RELUKIT_BACKEND``). The loss and the optimizer are small NumPy code shared
+by every backend.
+
+Conventions: ``Linear`` weights have shape (in_features, out_features) as in the guide's
+layer (``x @ W + b``; PyTorch stores the transpose). ``parameters()`` returns
+:class:`Parameter` objects, each with a ``.value`` array and a ``.grad`` array of the same
+shape and dtype; ``backward`` *adds* into ``.grad`` (as PyTorch does), so call
+``zero_grad()`` once per step. A module keeps what its last ``forward`` needs for
+``backward`` (one forward, then one backward).
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from relukit._api import relu
+import relukit
+from relukit._api import relu, relu_grad
 from relukit._backend import resolve
+from relukit._validate import check_dtype, to_array
+from relukit.dense import INITS, _init_weights, _size
+
+__all__ = [
+    "ELU",
+    "GELU",
+    "SGD",
+    "Hardtanh",
+    "LeakyReLU",
+    "Linear",
+    "Module",
+    "PReLU",
+    "Parameter",
+    "ReLU",
+    "ReLU6",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "Threshold",
+    "dead_fraction",
+    "linear",
+    "linear_backward",
+    "softmax_cross_entropy",
+]
 
 
-class ReLU:
-    """Callable ReLU module; ``inplace=True`` overwrites its (writeable ndarray) input."""
+# ---- parameters and the module protocol ----------------------------------------------------
+
+
+class Parameter:
+    """A learnable array: ``value`` and its gradient ``grad`` (same shape and dtype)."""
+
+    __slots__ = ("grad", "name", "value")
+
+    def __init__(self, value: np.ndarray, name: str = "") -> None:
+        self.value = np.ascontiguousarray(value)
+        self.grad = np.zeros_like(self.value)
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    def zero_grad(self) -> None:
+        """Set ``grad`` to zero, in place."""
+        self.grad.fill(0)
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+class Module:
+    """Base class: ``forward(x)`` (also ``module(x)``), ``backward(grad) -> grad_in``,
+    ``parameters()``, ``zero_grad()``."""
+
+    backend: str | None = None
+
+    def forward(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, grad: Any, *, input_grad: bool = True) -> Any:
+        """Given dL/d(output) of the last ``forward``, add dL/d(parameter) into each
+        parameter's ``.grad`` and return dL/d(input) (``None`` if ``input_grad`` is false and
+        the module can skip it)."""
+        raise NotImplementedError
+
+    def parameters(self) -> list[Parameter]:
+        return []
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def __call__(self, x: Any) -> Any:
+        return self.forward(x)
+
+
+def _check_backend(backend: str | None) -> str | None:
+    if backend is not None:
+        resolve(backend)  # an unknown or unbuilt backend fails here, not at the first call
+    return backend
+
+
+def _dtype(dtype: Any, what: str) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"relukit: dtype={dtype!r} is not a dtype") from exc
+    return check_dtype(np.empty(0, dt), what).dtype
+
+
+# ---- the affine layer: functional form and module ------------------------------------------
+
+
+def _matrix(a: Any, what: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """A C-contiguous float32/float64 array (cast to ``dtype`` if given)."""
+    arr = to_array(a, what)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"relukit: {what} must be numbers, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
+        check_dtype(np.empty(0, dtype), what)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _shape(a: np.ndarray, want: tuple[int, ...], what: str) -> None:
+    if a.shape != want:
+        raise ValueError(f"relukit: {what} must have shape {want}, got {a.shape}")
+
+
+def linear(x: Any, w: Any, b: Any, *, backend: str | None = None) -> np.ndarray:
+    """``x @ w + b`` on a backend: x (batch, in) or (in,), w (in, out), b (out,); the result
+    has w's dtype (float32 or float64; the other arguments are cast to it)."""
+    wa = _matrix(w, "weight")
+    xa = _matrix(x, "input", wa.dtype)
+    ba = _matrix(b, "bias", wa.dtype)
+    if wa.ndim != 2:
+        raise ValueError(f"relukit: weight must be 2-D (in, out), got shape {wa.shape}")
+    n_in, n_out = wa.shape
+    _shape(ba, (n_out,), "bias")
+    if xa.ndim not in (1, 2) or xa.shape[-1] != n_in:
+        raise ValueError(
+            f"relukit: input must have shape ({n_in},) or (batch, {n_in}), got {xa.shape}"
+        )
+    x2 = xa.reshape(1, -1) if xa.ndim == 1 else xa
+    out = np.empty((x2.shape[0], n_out), dtype=wa.dtype)
+    resolve(backend).linear_forward(x2, wa, ba, out)
+    return out[0] if xa.ndim == 1 else out
+
+
+def linear_backward(
+    x: Any, w: Any, dy: Any, *, input_grad: bool = True, backend: str | None = None
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of ``y = x @ w + b`` given ``dy = dL/dy``: ``(dx, dw, db)`` with
+    ``dx = dy @ w.T`` (``None`` if ``input_grad`` is false), ``dw = x.T @ dy``,
+    ``db = dy.sum(0)``. x (batch, in), w (in, out), dy (batch, out); 1-D x and dy are one
+    sample. Results have w's dtype."""
+    wa = _matrix(w, "weight")
+    if wa.ndim != 2:
+        raise ValueError(f"relukit: weight must be 2-D (in, out), got shape {wa.shape}")
+    n_in, n_out = wa.shape
+    xa = _matrix(x, "input", wa.dtype)
+    ga = _matrix(dy, "grad", wa.dtype)
+    if xa.ndim not in (1, 2) or xa.shape[-1] != n_in:
+        raise ValueError(
+            f"relukit: input must have shape ({n_in},) or (batch, {n_in}), got {xa.shape}"
+        )
+    _shape(ga, (*xa.shape[:-1], n_out), "grad")
+    x2 = xa.reshape(1, -1) if xa.ndim == 1 else xa
+    g2 = ga.reshape(1, -1) if ga.ndim == 1 else ga
+    dx = np.empty_like(x2) if input_grad else None
+    dw = np.empty_like(wa)
+    db = np.empty(n_out, dtype=wa.dtype)
+    resolve(backend).dense_backward(x2, wa, g2, dx, dw, db)
+    if dx is not None and xa.ndim == 1:
+        dx = dx[0]
+    return dx, dw, db
+
+
+class Linear(Module):
+    """Affine layer ``y = x @ weight + bias`` (no activation; follow it with one).
+
+    ``weight`` is a :class:`Parameter` of shape (in_features, out_features), initialised by
+    ``init`` (``he_normal`` default; see ``relukit.Dense``) from ``seed``; ``bias`` is
+    (out_features,), zero (``bias=False``: none). Inputs are cast to ``dtype``; x is (in,) or
+    (batch, in).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias: bool = True,
+        seed: int | None = None,
+        init: str = "he_normal",
+        dtype: Any = "float32",
+        backend: str | None = None,
+    ) -> None:
+        self.in_features = _size(in_features, "in_features")
+        self.out_features = _size(out_features, "out_features")
+        if init not in INITS:
+            raise ValueError(f"relukit: init={init!r} is unknown; valid: {', '.join(INITS)}")
+        self.dtype = _dtype(dtype, "Linear dtype")
+        self.backend = _check_backend(backend)
+        rng = np.random.default_rng(seed)
+        w = _init_weights(init, (self.in_features, self.out_features), rng)
+        self.weight = Parameter(w.astype(self.dtype), "weight")
+        self.bias = Parameter(np.zeros(self.out_features, self.dtype), "bias") if bias else None
+        self._zero_bias = None if bias else np.zeros(self.out_features, self.dtype)
+        self._x: np.ndarray | None = None
+        self._x_ndim = 2
+
+    def parameters(self) -> list[Parameter]:
+        return [self.weight] if self.bias is None else [self.weight, self.bias]
+
+    def _b(self) -> np.ndarray:
+        return self._zero_bias if self.bias is None else self.bias.value
+
+    def forward(self, x: Any) -> np.ndarray:
+        """``x @ weight + bias`` on the backend."""
+        a = _matrix(x, "Linear input", self.dtype)
+        if a.ndim not in (1, 2) or a.shape[-1] != self.in_features:
+            raise ValueError(
+                f"relukit: Linear({self.in_features}, {self.out_features}) takes input of "
+                f"shape ({self.in_features},) or (batch, {self.in_features}), got {a.shape}"
+            )
+        x2 = a.reshape(1, -1) if a.ndim == 1 else a
+        out = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
+        resolve(self.backend).linear_forward(x2, self.weight.value, self._b(), out)
+        self._x, self._x_ndim = x2, a.ndim
+        return out[0] if a.ndim == 1 else out
+
+    def backward(self, grad: Any, *, input_grad: bool = True) -> np.ndarray | None:
+        """Add dL/dweight and dL/dbias into the parameters' ``.grad``; return dL/dx."""
+        if self._x is None:
+            raise RuntimeError("relukit: Linear.backward() called before forward()")
+        x2 = self._x
+        g = _matrix(grad, "Linear grad", self.dtype)
+        want = (x2.shape[0], self.out_features)
+        if g.shape != want and not (self._x_ndim == 1 and g.shape == want[1:]):
+            raise ValueError(f"relukit: Linear grad must have the output's shape, got {g.shape}")
+        g2 = g.reshape(want)
+        dx = np.empty_like(x2) if input_grad else None
+        dw = np.empty_like(self.weight.value)
+        db = None if self.bias is None else np.empty_like(self.bias.value)
+        resolve(self.backend).dense_backward(x2, self.weight.value, g2, dx, dw, db)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        if dx is None:
+            return None
+        return dx[0] if self._x_ndim == 1 else dx
+
+    def __repr__(self) -> str:
+        return (
+            f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None}, "
+            f"dtype={self.dtype.name!r}, backend={self.backend!r})"
+        )
+
+
+# ---- containers ------------------------------------------------------------------------------
+
+
+class Sequential(Module):
+    """Modules applied in order; ``backward`` runs them in reverse."""
+
+    def __init__(self, *modules: Module) -> None:
+        for m in modules:
+            if not isinstance(m, Module):
+                raise TypeError(f"relukit: Sequential takes nn modules, got {type(m).__name__}")
+        self.modules = list(modules)
+
+    def forward(self, x: Any) -> Any:
+        for m in self.modules:
+            x = m.forward(x)
+        return x
+
+    def backward(self, grad: Any, *, input_grad: bool = True) -> Any:
+        """Back through every module; ``input_grad=False`` lets the first one skip dL/dx
+        (a training loop never needs the gradient of the data) and returns ``None``."""
+        n = len(self.modules)
+        for i in range(n - 1, -1, -1):
+            grad = self.modules[i].backward(grad, input_grad=input_grad or i > 0)
+        return grad if input_grad else None
+
+    def parameters(self) -> list[Parameter]:
+        return [p for m in self.modules for p in m.parameters()]
+
+    def __getitem__(self, i: int | slice) -> Any:
+        """One module, or a list of them for a slice."""
+        return self.modules[i]
+
+    def __len__(self) -> int:
+        return len(self.modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.modules)
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  ({i}): {m!r}" for i, m in enumerate(self.modules))
+        return f"Sequential({inner}\n)"
+
+
+# ---- activations -----------------------------------------------------------------------------
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"relukit: {name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+class _Activation(Module):
+    """An elementwise activation ``f = relukit.<op>`` with derivative ``relukit.<op>_grad``.
+
+    ``backward(grad) = grad * f'(x)`` with ``x`` the input of the last ``forward``.
+    Subclasses set ``op`` and ``_args()`` (the op's parameters after ``x``).
+    """
+
+    op = ""
+
+    def __init__(self, *, backend: str | None = None) -> None:
+        self.backend = _check_backend(backend)
+        self._saved: Any = None
+
+    def _args(self) -> tuple:
+        return ()
+
+    def _fn(self, suffix: str = "") -> Callable[..., Any]:
+        fn = getattr(relukit, self.op + suffix, None)
+        if fn is None:
+            raise NotImplementedError(f"relukit.{self.op}{suffix} is not available in this build")
+        return fn
+
+    def forward(self, x: Any) -> Any:
+        self._saved = x
+        return self._fn()(x, *self._args(), backend=self.backend)
+
+    def derivative(self, x: Any) -> Any:
+        """``f'(x)`` (the op's ``<op>_grad``) on this module's backend."""
+        return self._fn("_grad")(x, *self._args(), backend=self.backend)
+
+    def backward(self, grad: Any, *, input_grad: bool = True) -> Any:
+        """``grad * f'(x)`` for the input ``x`` of the last ``forward``."""
+        if self._saved is None:
+            raise RuntimeError(f"relukit: {type(self).__name__}.backward() before forward()")
+        d = self.derivative(self._saved)
+        if isinstance(d, np.ndarray):
+            return np.multiply(d, grad, out=d)
+        return d * grad
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self._repr_params().items())
+        return f"{type(self).__name__}({params})"
+
+    def _repr_params(self) -> dict[str, Any]:
+        return {}
+
+
+class ReLU(_Activation):
+    """Callable ReLU module (as ``torch.nn.ReLU``, seed 003); ``inplace=True`` overwrites its
+    (writeable ndarray) input. ``backward`` uses the output: relu'(relu(x)) == relu'(x)."""
+
+    op = "relu"
 
     def __init__(self, inplace: bool = False, *, backend: str | None = None) -> None:
-        if backend is not None:
-            resolve(backend)
+        super().__init__(backend=backend)
         self.inplace = bool(inplace)
-        self.backend = backend
 
     def forward(self, x: Any) -> Any:
         if self.inplace:
             if not isinstance(x, np.ndarray):
                 raise TypeError("relukit: ReLU(inplace=True) needs a writeable NumPy array input")
-            return relu(x, out=x, backend=self.backend)
-        return relu(x, backend=self.backend)
+            y = relu(x, out=x, backend=self.backend)
+        else:
+            y = relu(x, backend=self.backend)
+        self._saved = y  # positive exactly where x is, NaN where x is: the same derivative
+        return y
 
-    __call__ = forward
+    def derivative(self, x: Any) -> Any:
+        return relu_grad(x, backend=self.backend)
 
     def __repr__(self) -> str:
         return f"ReLU(inplace={self.inplace})"
+
+
+class LeakyReLU(_Activation):
+    """``leaky_relu(x, negative_slope)``: x for x > 0, ``negative_slope * x`` otherwise."""
+
+    op = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01, *, backend: str | None = None) -> None:
+        super().__init__(backend=backend)
+        self.negative_slope = _number(negative_slope, "negative_slope")
+
+    def _args(self) -> tuple:
+        return (self.negative_slope,)
+
+    def _repr_params(self) -> dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
+
+
+class ELU(_Activation):
+    """``elu(x, alpha)``: x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+
+    op = "elu"
+
+    def __init__(self, alpha: float = 1.0, *, backend: str | None = None) -> None:
+        super().__init__(backend=backend)
+        self.alpha = _number(alpha, "alpha")
+
+    def _args(self) -> tuple:
+        return (self.alpha,)
+
+    def _repr_params(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+class GELU(_Activation):
+    """``gelu(x, approximate)``: ``x * Phi(x)`` (``approximate="tanh"``: the tanh formula)."""
+
+    op = "gelu"
+
+    def __init__(self, approximate: str = "none", *, backend: str | None = None) -> None:
+        super().__init__(backend=backend)
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"relukit: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def _args(self) -> tuple:
+        return (self.approximate,)
+
+    def _repr_params(self) -> dict[str, Any]:
+        return {"approximate": self.approximate}
+
+
+class ReLU6(_Activation):
+    """``relu6(x) = min(max(x, 0), 6)``."""
+
+    op = "relu6"
+
+
+class Hardtanh(_Activation):
+    """``hardtanh(x, min_val, max_val)``: x clipped to [min_val, max_val]."""
+
+    op = "hardtanh"
+
+    def __init__(
+        self, min_val: float = -1.0, max_val: float = 1.0, *, backend: str | None = None
+    ) -> None:
+        super().__init__(backend=backend)
+        self.min_val = _number(min_val, "min_val")
+        self.max_val = _number(max_val, "max_val")
+        if not self.min_val <= self.max_val:
+            raise ValueError(f"relukit: min_val {min_val} must be <= max_val {max_val}")
+
+    def _args(self) -> tuple:
+        return (self.min_val, self.max_val)
+
+    def _repr_params(self) -> dict[str, Any]:
+        return {"min_val": self.min_val, "max_val": self.max_val}
+
+
+class Threshold(_Activation):
+    """``threshold(x, threshold, value)``: x if x > threshold, else ``value``."""
+
+    op = "threshold"
+
+    def __init__(self, threshold: float, value: float, *, backend: str | None = None) -> None:
+        super().__init__(backend=backend)
+        self.threshold = _number(threshold, "threshold")
+        self.value = _number(value, "value")
+
+    def _args(self) -> tuple:
+        return (self.threshold, self.value)
+
+    def _repr_params(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "value": self.value}
+
+
+class Sigmoid(_Activation):
+    """``sigmoid(x) = 1 / (1 + exp(-x))``."""
+
+    op = "sigmoid"
+
+
+class Tanh(_Activation):
+    """``tanh(x)``."""
+
+    op = "tanh"
+
+
+class PReLU(_Activation):
+    """``prelu(x, weight)`` with a learnable ``weight`` (a :class:`Parameter`): one slope
+    shared by every channel (``num_parameters=1``) or one per channel (axis 1 of x, as
+    PyTorch), initialised to ``init``."""
+
+    op = "prelu"
+
+    def __init__(
+        self,
+        num_parameters: int = 1,
+        init: float = 0.25,
+        *,
+        dtype: Any = "float32",
+        backend: str | None = None,
+    ) -> None:
+        super().__init__(backend=backend)
+        n = _size(num_parameters, "num_parameters")
+        if n < 1:
+            raise ValueError("relukit: num_parameters must be >= 1")
+        self.dtype = _dtype(dtype, "PReLU dtype")
+        self.weight = Parameter(np.full(n, _number(init, "init"), dtype=self.dtype), "weight")
+
+    def _args(self) -> tuple:
+        return (self.weight.value,)
+
+    def parameters(self) -> list[Parameter]:
+        return [self.weight]
+
+    def backward(self, grad: Any, *, input_grad: bool = True) -> Any:
+        """Add dL/dweight into ``weight.grad``; return ``grad * prelu_grad(x, weight)``."""
+        if self._saved is None:
+            raise RuntimeError("relukit: PReLU.backward() before forward()")
+        wgrad = self._fn("_weight_grad")(self._saved, grad, self.weight.value)
+        self.weight.grad += np.asarray(wgrad, dtype=self.dtype).reshape(self.weight.shape)
+        return super().backward(grad, input_grad=input_grad) if input_grad else None
+
+    def _repr_params(self) -> dict[str, Any]:
+        return {"num_parameters": self.weight.shape[0]}
+
+
+# ---- loss, optimizer, diagnostics ------------------------------------------------------------
+
+
+def softmax_cross_entropy(logits: Any, labels: Any) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy of ``softmax(logits)`` against integer ``labels``, and its gradient.
+
+    ``logits`` is (batch, classes) float32/float64, ``labels`` (batch,) ints in
+    [0, classes). Returns ``(loss, dlogits)`` with ``loss`` a Python float and ``dlogits`` =
+    ``(softmax(logits) - onehot(labels)) / batch`` in the logits' dtype. Computed in float64
+    with the max subtracted first (log-sum-exp), so large logits do not overflow.
+    """
+    z = to_array(logits, "logits")
+    if z.dtype.kind != "f":
+        raise TypeError(f"relukit: logits must be a float array, got dtype {z.dtype}")
+    check_dtype(z, "logits")
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
+        raise ValueError(f"relukit: logits must have shape (batch, classes) >= 1, got {z.shape}")
+    y = to_array(labels, "labels")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"relukit: labels must be integers, got dtype {y.dtype}")
+    if y.shape != (z.shape[0],):
+        raise ValueError(f"relukit: labels must have shape ({z.shape[0]},), got {y.shape}")
+    n, classes = z.shape
+    if y.min() < 0 or y.max() >= classes:
+        raise ValueError(f"relukit: labels must lie in [0, {classes}), got {y.min()}..{y.max()}")
+    rows = np.arange(n)
+    shifted = z.astype(np.float64)
+    shifted -= shifted.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1)
+    loss = float(np.mean(np.log(total) - shifted[rows, y]))
+    exp /= total[:, None]
+    exp[rows, y] -= 1.0
+    exp /= n
+    return loss, exp.astype(z.dtype)
+
+
+class SGD:
+    """Stochastic gradient descent with momentum and weight decay, as ``torch.optim.SGD``:
+
+    ``g = grad + weight_decay * value``; with momentum, ``buf = momentum * buf + g`` (the
+    first step sets ``buf = g``) and ``g = buf``; then ``value -= lr * g``, in place.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.params = list(params)
+        for p in self.params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"relukit: SGD takes Parameters, got {type(p).__name__}")
+        self.lr = _number(lr, "lr")
+        self.momentum = _number(momentum, "momentum")
+        self.weight_decay = _number(weight_decay, "weight_decay")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"relukit: lr must be a positive number, got {lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"relukit: momentum must lie in [0, 1), got {momentum}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"relukit: weight_decay must be >= 0, got {weight_decay}")
+        self._buf: list[np.ndarray | None] = [None] * len(self.params)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.zero_grad()
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if self.weight_decay:
+                g = g + self.weight_decay * p.value
+            if self.momentum:
+                buf = self._buf[i]
+                if buf is None:
+                    buf = self._buf[i] = np.array(g, copy=True)
+                else:
+                    buf *= self.momentum
+                    buf += g
+                g = buf
+            p.value -= self.lr * g
+
+
+def dead_fraction(activations: Any) -> float:
+    """Fraction of units that are zero for every sample: the dying-ReLU diagnostic.
+
+    ``activations`` is (batch, units...) (axis 0 the samples; every other position is a
+    unit). A unit counts as dead when its value is ±0.0 on every sample; NaN is not zero.
+    Pass a ReLU layer's outputs for the classic count (a dead ReLU unit gets no gradient from
+    any of these samples), or an activation's derivative (``module.derivative(z)``) to count
+    units through which no gradient flows for any activation (ReLU6 and hardtanh saturate too).
+    """
+    a = to_array(activations, "activations")
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"relukit: activations must be numbers, got dtype {a.dtype}")
+    if a.ndim < 1 or a.shape[0] == 0:
+        raise ValueError(f"relukit: activations must be (batch, units...), got {a.shape}")
+    if a.size == 0:
+        return 0.0
+    dead = np.all(a == 0, axis=0)
+    return float(np.count_nonzero(dead)) / dead.size

@@ -18,6 +18,7 @@ fn main() {
         "relukit_internal.h",
         "relu.c",
         "dense.c",
+        "dense_backward.c",
         "family.c",
         "cffi_build.py",
     ] {
@@ -46,6 +47,7 @@ fn main() {
     cc::Build::new()
         .std("c11")
         .files([csrc.join("relu.c"), csrc.join("dense.c")])
+        .file(csrc.join("dense_backward.c"))
         .file(csrc.join("family.c"))
         .include(&csrc)
         .warnings(true)

@@ -178,3 +178,55 @@ def prelu_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
 
 def prelu_grad_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
     _prelu(_PRELU_GRAD, x, out, weight)
+
+
+# ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
+
+_LINEAR = {"f": lib.relukit_linear_forward_f32, "d": lib.relukit_linear_forward_f64}
+_BACKWARD = {"f": lib.relukit_dense_backward_f32, "d": lib.relukit_dense_backward_f64}
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    ctype = _CTYPE[x.dtype.char]
+    cx, cw, cb = (ffi.from_buffer(ctype, a) for a in (x, w, b))
+    cy = ffi.from_buffer(ctype, out, require_writable=True)
+    batch, n_in = x.shape
+    status = _LINEAR[x.dtype.char](
+        cx, len(cx), cw, len(cw), cb, len(cb), cy, len(cy), batch, n_in, w.shape[1]
+    )
+    _check(status, "linear_forward")
+
+
+def _out_buffer(ctype: object, a: np.ndarray | None) -> tuple[object, int]:
+    if a is None:
+        return ffi.NULL, 0
+    buf = ffi.from_buffer(ctype, a, require_writable=True)
+    return buf, len(buf)
+
+
+def dense_backward(
+    x: np.ndarray,
+    w: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray | None,
+    dw: np.ndarray | None,
+    db: np.ndarray | None,
+) -> None:
+    ctype = _CTYPE[x.dtype.char]
+    cx, cw, cdy = (ffi.from_buffer(ctype, a) for a in (x, w, dy))
+    batch, n_in = x.shape
+    status = _BACKWARD[x.dtype.char](
+        cx,
+        len(cx),
+        cw,
+        len(cw),
+        cdy,
+        len(cdy),
+        *_out_buffer(ctype, dx),
+        *_out_buffer(ctype, dw),
+        *_out_buffer(ctype, db),
+        batch,
+        n_in,
+        w.shape[1],
+    )
+    _check(status, "dense_backward")

@@ -277,3 +277,27 @@ gelu_float, gelu_array = _transcendental(_gelu)
 gelu_grad_float, gelu_grad_array = _transcendental(_gelu_grad)
 gelu_tanh_float, gelu_tanh_array = _transcendental(_gelu_tanh)
 gelu_tanh_grad_float, gelu_tanh_grad_array = _transcendental(_gelu_tanh_grad)
+
+
+# ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(x, w, out=out)
+    out += b
+
+
+def dense_backward(
+    x: np.ndarray,
+    w: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray | None,
+    dw: np.ndarray | None,
+    db: np.ndarray | None,
+) -> None:
+    if dx is not None:
+        np.matmul(dy, w.T, out=dx)
+    if dw is not None:
+        np.matmul(x.T, dy, out=dw)
+    if db is not None:
+        np.sum(dy, axis=0, out=db)

@@ -304,3 +304,60 @@ def prelu_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
 
 def prelu_grad_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
     _per_channel(leaky_relu_grad_float, x, out, weight)
+
+
+# ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
+# Plain Python loops over Python floats (float64 sums, one rounding to the array's dtype at
+# the end): for small tests and as a readable reference, not for speed.
+
+
+def _store(out: np.ndarray, rows: list) -> None:
+    with np.errstate(over="ignore"):  # float32 results may overflow to inf, as in C
+        out[...] = np.array(rows, dtype=np.float64).reshape(out.shape)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """y[r][j] = b[j] + sum over k of x[r][k] * w[k][j]."""
+    weights = w.tolist()
+    biases = b.tolist()
+    rows = []
+    for inputs in x.tolist():
+        row = []
+        for j, bias in enumerate(biases):
+            acc = bias
+            for k, value in enumerate(inputs):
+                acc += value * weights[k][j]
+            row.append(acc)
+        rows.append(row)
+    _store(out, rows)
+
+
+def dense_backward(
+    x: np.ndarray,
+    w: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray | None,
+    dw: np.ndarray | None,
+    db: np.ndarray | None,
+) -> None:
+    """dx = dy @ w.T, dw = x.T @ dy, db = column sums of dy, one element at a time."""
+    xs, ws, dys = x.tolist(), w.tolist(), dy.tolist()
+    n_in, n_out = w.shape
+    if dx is not None:
+        rows = []
+        for g in dys:
+            rows.append([sum(g[j] * ws[k][j] for j in range(n_out)) for k in range(n_in)])
+        _store(dx, rows)
+    if dw is not None:
+        rows = []
+        for k in range(n_in):
+            row = []
+            for j in range(n_out):
+                acc = 0.0
+                for r, g in enumerate(dys):
+                    acc += xs[r][k] * g[j]
+                row.append(acc)
+            rows.append(row)
+        _store(dw, rows)
+    if db is not None:
+        _store(db, [sum((g[j] for g in dys), 0.0) for j in range(n_out)])

@@ -115,3 +115,24 @@ def prelu_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
 
 def prelu_grad_array(x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
     _prelu(x, out, weight, True)
+
+
+# ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
+
+_LINEAR = {"f": _rs.linear_forward_f32, "d": _rs.linear_forward_f64}
+_BACKWARD = {"f": _rs.dense_backward_f32, "d": _rs.dense_backward_f64}
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    _LINEAR[x.dtype.char](x, w, b, out)
+
+
+def dense_backward(
+    x: np.ndarray,
+    w: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray | None,
+    dw: np.ndarray | None,
+    db: np.ndarray | None,
+) -> None:
+    _BACKWARD[x.dtype.char](x, w, dy, dx, dw, db)

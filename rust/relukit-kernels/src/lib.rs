@@ -22,6 +22,7 @@ use std::fmt;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 pub mod dense;
+pub mod dense_backward;
 pub mod family;
 pub mod relu;
 #[doc(hidden)]

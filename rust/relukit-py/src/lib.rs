@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use relukit_kernels as k;
 
 mod family;
+mod nn;
 
 /// Arrays at least this long are processed with the GIL released (below it, releasing and
 /// re-taking the GIL costs more than the kernel).
@@ -152,6 +153,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(relu_grad_inplace_f64, m)?)?;
     m.add_function(wrap_pyfunction!(dense_forward_f32, m)?)?;
     m.add_function(wrap_pyfunction!(dense_forward_f64, m)?)?;
+    nn::register(m)?;
     family::register(m)?;
 
     // SAFETY: FFI call to cffi's generated module init; it returns a new reference or NULL
