@@ -1,4 +1,4 @@
-"""Command line: ``relukit check`` (also ``python -m relukit check``)."""
+"""Command line: ``relukit check`` and ``relukit bench`` (also ``python -m relukit ...``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from relukit._backend import BACKENDS, _failed, available_backends
+from relukit.bench.cli import register as register_bench
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--strict", action="store_true", help="fail when a backend is not available")
     check.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     check.set_defaults(run=_check)
+    register_bench(sub)
     args = parser.parse_args(argv)
     return args.run(args)
 
