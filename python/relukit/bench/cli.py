@@ -139,6 +139,13 @@ def register(sub: Any) -> None:
     p.set_defaults(run=main)
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """``relukit bench`` arguments, parsed on their own (for tools that reuse the config)."""
+    parser = argparse.ArgumentParser(prog="relukit")
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["bench", *argv])
+
+
 def _need(module: str, what: str) -> None:
     try:
         __import__(module)

@@ -137,7 +137,7 @@ class Run:
 
 
 @contextlib.contextmanager
-def _threads(n: int) -> Iterator[int | None]:
+def thread_limits(n: int) -> Iterator[int | None]:
     """relukit (and NumPy's BLAS, via threadpoolctl if installed) limited to ``n`` threads."""
     before = relukit.get_num_threads()
     relukit.set_num_threads(n)
@@ -217,7 +217,7 @@ def run_case(
         if skip is not None:
             backends.remove("python")
             skipped.append(skip)
-    with _threads(case.threads) as blas_threads:
+    with thread_limits(case.threads) as blas_threads:
         result = CaseResult(case, relukit.get_num_threads(), blas_threads)
         impls = C.build(case, backends, workspace)
         runners: dict[str, Runner] = {}
