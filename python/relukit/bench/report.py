@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -253,7 +254,7 @@ def print_report(run: Run, machine: dict[str, Any], console: Console) -> None:
     took = run.finished - run.started
     summary = (
         f"{len(run.results)} cases, {sum(len(r.impls) for r in run.results)} measurements, "
-        f"{took:.0f} s; clock tick {run.clock_tick_ns} ns, each timed run >= "
+        f"{took:.3g} s; clock tick {run.clock_tick_ns} ns, each timed run >= "
         f"{fmt_time(run.min_run_ns / 1e9)}, best and median of {run.config.repeats} runs"
     )
     console.print(summary)
@@ -344,7 +345,12 @@ def to_json(
 
 
 def write_json(doc: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    """Indented JSON, with flat lists (timed runs, CPU flags) kept on one line each."""
+    text = json.dumps(doc, indent=1)
+    text = re.sub(
+        r"\[\n\s+([^\[\]{}]*?)\n\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text
+    )
+    Path(path).write_text(text + "\n")
 
 
 # ----------------------------------------------------------------------------- compare
