@@ -20,6 +20,7 @@ signalling NaNs, ±inf, ±0.0, subnormals) spread through it, so the check cover
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -378,6 +379,7 @@ class Impl:
     setup: str = "pass"
     output: str | None = None
     returns_output: bool = False
+    call_s: float = 0.0  # how long the precheck's call took
 
     @property
     def stmt(self) -> str:
@@ -393,7 +395,9 @@ class Impl:
         if self.output is not None and self.output != "buf":
             out = self.env[self.output]
             out.fill(_sentinel(out.dtype))
+        start = time.perf_counter()
         result = self.call()
+        self.call_s = time.perf_counter() - start
         return self._verify(result)
 
     def postcheck(self) -> str | None:

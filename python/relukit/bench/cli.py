@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import relukit
+from relukit._threads import cpu_count
 from relukit.bench import cases as C
+from relukit.bench.sweep import Config
 
 #: --quick: a few sizes on each side of the caches, fewer and shorter runs (well under 1 min).
 QUICK_SIZES = (16, 4 * C.KI, 256 * C.KI)
@@ -155,11 +158,8 @@ def _need(module: str, what: str) -> None:
         ) from None
 
 
-def config_from(args: argparse.Namespace, l3: int) -> Any:
+def config_from(args: argparse.Namespace, l3: int) -> Config:
     """The sweep configuration from the command line (``--quick`` changes the defaults)."""
-    import relukit
-    from relukit._threads import cpu_count
-    from relukit.bench.sweep import Config
 
     available = relukit.available_backends()
     backends = args.backends or available

@@ -225,12 +225,10 @@ def run_case(
         for impl in impls:
             res = result.impls[impl.name] = ImplResult(impl.name, impl.role, impl.expr, OK)
             try:
-                t0 = time.perf_counter()
                 problem = impl.precheck()
-                call_s = time.perf_counter() - t0
                 if problem is not None:
                     res.status, res.message = FAIL, problem
-                elif impl.name == "python" and (skip := budget.after_check(case, call_s)):
+                elif impl.name == "python" and (skip := budget.after_check(case, impl.call_s)):
                     result.impls[impl.name] = skip
                 else:
                     runners[impl.name] = Runner(impl.stmt, impl.env, impl.setup)
