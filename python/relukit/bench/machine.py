@@ -106,7 +106,7 @@ def l3_bytes() -> tuple[int, str]:
     caches, source = detect_caches()
     size = cache_size(caches, 3)
     if size is not None:
-        return size, f"detected ({source})"
+        return size, f"from {source}"
     return DEFAULT_L3, f"not detected; assumed {DEFAULT_L3 >> 20} MiB"
 
 

@@ -182,7 +182,7 @@ def scalar_table(results: list[CaseResult], backends: list[str], notes: list[str
     for name in ("ref", *backends):
         table.add_column("pure Python" if name == "ref" else name, justify="right")
     for res in results:
-        cells: list[Any] = ["time (median)"]
+        cells: list[Any] = ["best (median)"]
         ratios: list[Any] = ["time / pure Python"]
         for name in ("ref", *backends):
             r = res.impls.get(name)
