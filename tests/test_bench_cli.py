@@ -231,6 +231,11 @@ def test_bad_arguments_are_usage_errors(capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+def test_plot_needs_something_to_plot(tmp_path):
+    with pytest.raises(SystemExit, match="--plot needs"):
+        main(["bench", "--ops", "relu_float", "--plot", str(tmp_path / "p.png")])
+
+
 def test_compare_needs_a_bench_json(capsys, tmp_path):
     missing = tmp_path / "missing.json"
     with pytest.raises(SystemExit, match="--compare"):

@@ -237,6 +237,8 @@ def main(args: argparse.Namespace) -> int:
         config.dtypes = sorted({c.dtype for c in todo})
         config.threads = sorted({c.threads for c in todo})
         config.backends = [b for b in config.backends if b != "python"]
+    if args.plot and all(C.OPS[op].kind == "scalar" for op in config.ops):
+        raise SystemExit("relukit bench: --plot needs an elementwise or dense op in --ops")
     out = _console(sys.stdout)
     machine = machine_info()
     err = _console(sys.stderr)
