@@ -37,11 +37,16 @@ NOISY = 1.5
 # ----------------------------------------------------------------------------- formatting
 
 
-def fmt_time(seconds: float) -> str:
+def _unit(seconds: float) -> tuple[str, float]:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+            return unit, scale
+    return "ns", 1e-9
+
+
+def fmt_time(seconds: float) -> str:
+    unit, scale = _unit(seconds)
+    return f"{seconds / scale:.3g} {unit}"
 
 
 def fmt_ratio(x: float) -> str:
@@ -62,8 +67,9 @@ def _ratio_style(x: float) -> str:
 def _time_line(res: CaseResult, name: str) -> Text:
     best, median = res.best(name), res.median(name)
     assert best is not None and median is not None
+    _, scale = _unit(best)
     text = Text(fmt_time(best))
-    text.append(f" ({fmt_time(median).split()[0]})", style="dim")
+    text.append(f" ({median / scale:.3g})", style="dim")  # the median, in the same unit
     if median > NOISY * best:
         text.append("!", style="yellow")
     return text
