@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "maturin>=1.9,<2" "cffi>=1.17" "numpy>=1.24" \
 		"pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=5" "rich>=13" "ruff>=0.6" \
-		"scikit-learn>=1.3" "matplotlib>=3.7"
+		"scikit-learn>=1.3" "matplotlib>=3.7" "jsonschema>=4.18" "threadpoolctl>=3"
 	touch $@
 
 dev: venv                      ## build both extensions (one wheel) into the venv
@@ -46,10 +46,9 @@ check: dev                     ## every backend against the numeric contract, SI
 
 test: ctest rtest lint pytest check
 
-bench: dev                     ## the cross-language benchmark
-	$(BIN)/python -m pytest benchmarks -q -p no:randomly --benchmark-only \
-		--benchmark-group-by=group --benchmark-sort=mean \
-		--benchmark-columns=min,median,mean,ops,rounds --relukit-stat=min
+bench: dev                     ## relukit bench: the full sweep, + build/bench.json, build/bench.png
+	mkdir -p build
+	$(BIN)/relukit bench --json build/bench.json --plot build/bench.png
 
 clean:
 	rm -rf $(VENV) build rust/target .pytest_cache .benchmarks

@@ -1,4 +1,4 @@
-"""Command line: ``relukit check`` (also ``python -m relukit check``)."""
+"""Command line: ``relukit check`` and ``relukit bench`` (also ``python -m relukit ...``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from relukit._backend import BACKENDS, _failed, available_backends
+from relukit.bench.cli import register as register_bench
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -74,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.set_defaults(run=_check)
     _add_lazy(sub, "experiment", "train the seeds' MLP on digits with each activation and backend")
     _add_lazy(sub, "plot", "draw each activation and its derivative to a PNG", module="plotting")
+    register_bench(sub)
     args = parser.parse_args(argv)
     return args.run(args)
 
