@@ -21,12 +21,16 @@ use std::fmt;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_dense;
 pub mod dense;
+pub mod pool;
 pub mod relu;
 #[doc(hidden)]
 pub mod simd;
 
-pub use dense::dense_forward;
+pub use dense::{dense_forward, dense_forward_cfg};
+pub use pool::{num_threads, set_num_threads};
 pub use relu::{
     relu_grad_i64, relu_grad_inplace, relu_grad_nd, relu_grad_nd_inplace, relu_grad_slice,
     relu_i64, relu_inplace, relu_nd, relu_nd_inplace, relu_slice,
