@@ -18,6 +18,10 @@ use relukit_kernels::simd::{
 };
 
 const MIN_RUN: Duration = Duration::from_millis(20);
+/// Timed runs of the thread sweeps: short, and many of them (`SHORT_ROUNDS`), so that on a
+/// machine shared with other jobs some runs find both cores free (the best run is kept).
+const SHORT_RUN: Duration = Duration::from_millis(1);
+const SHORT_ROUNDS: usize = 200;
 
 /// A kernel under test: reads `x`, writes `y` (or rewrites `y` in place).
 type Kernel<'a, T> = Box<dyn FnMut(&[T], &mut [T]) + 'a>;
@@ -25,6 +29,17 @@ type Kernel<'a, T> = Box<dyn FnMut(&[T], &mut [T]) + 'a>;
 /// Best seconds per call of each kernel over `repeats` rounds. The kernels take turns within
 /// each round, so a noisy neighbour (shared memory bandwidth) hits all of them alike.
 fn best_secs<T>(repeats: usize, x: &[T], y: &mut [T], kernels: &mut [Kernel<'_, T>]) -> Vec<f64> {
+    best_secs_with(MIN_RUN, repeats, x, y, kernels)
+}
+
+/// [`best_secs`] with timed runs of at least `min_run`.
+fn best_secs_with<T>(
+    min_run: Duration,
+    repeats: usize,
+    x: &[T],
+    y: &mut [T],
+    kernels: &mut [Kernel<'_, T>],
+) -> Vec<f64> {
     let mut iters = vec![1usize; kernels.len()];
     for (k, it) in kernels.iter_mut().zip(&mut iters) {
         k(black_box(x), black_box(&mut *y)); // warm-up: page faults, caches, frequency
@@ -33,7 +48,7 @@ fn best_secs<T>(repeats: usize, x: &[T], y: &mut [T], kernels: &mut [Kernel<'_, 
             for _ in 0..*it {
                 k(black_box(x), black_box(&mut *y));
             }
-            if t.elapsed() >= MIN_RUN {
+            if t.elapsed() >= min_run {
                 break;
             }
             *it *= 2;
@@ -134,7 +149,7 @@ fn split_sweep(repeats: usize) {
             Box::new(|_: &[f32], y: &mut [f32]| map_inplace_cfg(&one, Op::Relu, y)),
             Box::new(|_: &[f32], y: &mut [f32]| map_inplace_cfg(&two, Op::Relu, y)),
         ];
-        let r = best_secs(repeats, &x[..n], &mut y[..n], &mut kernels);
+        let r = best_secs_with(SHORT_RUN, repeats, &x[..n], &mut y[..n], &mut kernels);
         println!(
             "| {kib:>7} | {:>10.1} | {:>10.1} | {:>10.2}x | {:>15.2}x |",
             gbs(bytes, r[0]),
@@ -191,7 +206,7 @@ fn dense_sweep(repeats: usize) {
             }),
         ];
         let mut y = vec![0.0f32; batch * out];
-        let r = best_secs(repeats, &[], &mut y, &mut kernels);
+        let r = best_secs_with(SHORT_RUN, repeats, &[], &mut y, &mut kernels);
         println!(
             "| {:<17} | {:>7} | {:>8.2} | {:>10.2} | {:>10.2} | {:>5.2}x |",
             format!("{batch} x {inp} -> {out}"),
@@ -208,11 +223,11 @@ fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let repeats = if quick { 3 } else { 9 };
     if std::env::args().any(|a| a == "dense") {
-        dense_sweep(if quick { 5 } else { 15 });
+        dense_sweep(if quick { 20 } else { SHORT_ROUNDS });
         return;
     }
     if std::env::args().any(|a| a == "split") {
-        split_sweep(if quick { 5 } else { 15 });
+        split_sweep(if quick { 20 } else { SHORT_ROUNDS });
         return;
     }
     println!(

@@ -42,7 +42,7 @@ def best(cands: dict[str, Callable[[], object]]) -> dict[str, float]:
     return out
 
 
-def data(n: int, dtype=np.float32) -> np.ndarray:
+def data(n: int, dtype: type = np.float32) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(n).astype(dtype)
 
 
@@ -50,7 +50,14 @@ def fmt_t(s: float) -> str:
     return f"{s * 1e9:8.0f} ns" if s < 1e-5 else f"{s * 1e6:8.1f} us"
 
 
-def bandwidth_row(label, n, dtype=np.float32, threads=None, op="relu", inplace=False):
+def bandwidth_row(
+    label: str,
+    n: int,
+    dtype: type = np.float32,
+    threads: int | None = None,
+    op: str = "relu",
+    inplace: bool = False,
+) -> None:
     x = data(n, dtype)
     y = np.empty_like(x)
     z = x.copy()
@@ -157,8 +164,8 @@ def rows_dense():
             assert np.allclose(layer(x), np.maximum(x @ w + b, 0), rtol=1e-4, atol=1e-5)
             t = best(
                 {
-                    "numpy": lambda: np.maximum(x @ w + b, 0),
-                    "rust": lambda: layer(x),
+                    "numpy": lambda x=x, w=w, b=b: np.maximum(x @ w + b, 0),
+                    "rust": lambda x=x, layer=layer: layer(x),
                 }
             )
             print(

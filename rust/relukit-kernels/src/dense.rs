@@ -17,9 +17,22 @@ use crate::{Float, ShapeError};
 
 /// Calls with at least this many multiply-adds (`batch * inp * out`) are split over threads.
 ///
-/// Chosen by measurement (`examples/bench.rs dense`, float32, AVX2, 2 threads vs 1):
-/// DENSE_SWEEP_PLACEHOLDER
-pub const DENSE_SPLIT_MIN_MACS: usize = 1 << 16;
+/// Chosen by measurement: `cargo run --release --example bench -- dense` (f32, AVX2, time
+/// with 1 thread / time with 2, best of 200 interleaved 1 ms runs, two runs with the second
+/// core mostly free; us per call with 1 thread):
+///
+/// | batch x in -> out | MACs  | 1 thread | 2 vs 1        |
+/// |-------------------|-------|----------|---------------|
+/// | 1 x 128 -> 128    | 16 K  | 0.96 us  | 0.85x, 0.91x  |
+/// | 1 x 256 -> 128    | 32 K  | 1.9 us   | 0.89x, 1.03x  |
+/// | 1 x 256 -> 256    | 64 K  | 3.9 us   | 0.93x, 0.96x  |
+/// | 1 x 512 -> 256    | 128 K | 9.3 us   | 0.95x, 1.59x  |
+/// | 1 x 784 -> 256    | 196 K | 15 us    | 1.76x, 1.54x  |
+/// | 4 x 784 -> 256    | 784 K | 32 us    | 1.95x         |
+/// | 64 x 784 -> 256   | 12 M  | 454 us   | 1.79x, 1.84x  |
+///
+/// so the split starts at 128 Ki multiply-adds.
+pub const DENSE_SPLIT_MIN_MACS: usize = 1 << 17;
 
 /// `rows * cols`, or an error naming `what` if the product overflows `usize`.
 fn checked_len(rows: usize, cols: usize, what: &str) -> Result<usize, ShapeError> {

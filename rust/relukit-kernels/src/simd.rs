@@ -50,9 +50,20 @@ const AVX2: u8 = 2;
 /// Calls that move at least this many bytes (read + written) are split over the pool's
 /// threads; smaller ones run on the calling thread.
 ///
-/// Chosen by measurement (`examples/bench.rs split`, float32 out of place, 2 threads vs 1,
-/// both AVX2, best of 15 interleaved rounds on the 2-core EPYC, busy neighbours):
-/// SWEEP_PLACEHOLDER
+/// Chosen by measurement: `cargo run --release --example bench -- split` (f32 relu, AVX2,
+/// time with 1 thread / time with 2, best of 200 interleaved 1 ms runs) on the 2-core EPYC
+/// guest. With the second core free:
+///
+/// | moved    | 64K   | 128K  | 256K  | 512K  | 768K  | 1M    | 2M    | 4M    | 8M    | 16M   | 32M*  |
+/// |----------|-------|-------|-------|-------|-------|-------|-------|-------|-------|-------|-------|
+/// | out      | 0.67x | 0.97x | 1.29x | 1.72x | 2.16x | 0.96x | 1.67x | 1.79x | 1.93x | 1.41x | 1.56x |
+/// | in place | 0.51x | 0.83x | 1.09x | 1.37x | 1.58x | 0.94x | 1.74x | 1.87x | 1.89x | 1.78x | 3.89x |
+///
+/// (* streaming stores; the 1M column is an unlucky round.) With both cores busy with other
+/// jobs, 2 threads cost 5-13 % from 256 KiB to 1 MiB and ~1 % above (0.95-1.02x). So the
+/// split starts at 1 MiB moved: from there it pays when a core is free and costs next to
+/// nothing when none is; below it the data also fits the caller's L2 (512 KiB), where the
+/// other core would have to fetch its half through L3.
 pub const SPLIT_MIN_BYTES: usize = 1 << 20;
 
 /// A split call is cut into this many chunks per thread (each 64-byte aligned in the
