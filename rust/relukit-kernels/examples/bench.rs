@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo run --release --example bench` (add `-- quick` for fewer repeats; `-- split`
 //! runs only the sweep that picks the thread split threshold, `-- dense` only the dense
-//! layer). Each
+//! layer, `-- nt` streaming vs cached stores with threads). Each
 //! figure is the best of several timed runs after a warm-up; every timed run repeats the
 //! kernel until it takes at least `MIN_RUN` so timer granularity does not matter. Throughput
 //! is bytes read + bytes written per second (2 × n × element size per call), as for NumPy.
@@ -219,9 +219,66 @@ fn dense_sweep(repeats: usize) {
     }
 }
 
+/// Around the streaming threshold with 1 and 2 threads: cached vs streaming stores, each
+/// run after a plain copy over the same buffers (as in a benchmark that interleaves NumPy,
+/// which leaves `y` dirty in the caches).
+fn nt_sweep(repeats: usize) {
+    println!("Streaming stores with threads (f32 relu out of place after a copy: us per pair)\n");
+    println!("| r+w MiB | copy only | cached 1 | stream 1 | cached 2 | stream 2 |");
+    println!("|---------|-----------|----------|----------|----------|----------|");
+    let max = 64 << 20;
+    let x = data(max / 8, |v| v as f32);
+    let mut y = vec![0.0f32; max / 8];
+    for mib in [8usize, 16, 24, 32, 48, 64] {
+        let n = (mib << 20) / 8;
+        let bytes = 2 * n * 4;
+        let cfg = |threads: usize, nt: usize| Config {
+            threads,
+            nt_min_bytes: nt,
+            split_min_bytes: 0,
+            ..Config::current()
+        };
+        let (c1, s1, c2, s2) = (cfg(1, usize::MAX), cfg(1, 0), cfg(2, usize::MAX), cfg(2, 0));
+        let mut kernels: Vec<Kernel<'_, f32>> = vec![
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&c1, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&s1, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&c2, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&s2, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| y.copy_from_slice(x)),
+        ];
+        let r = best_secs_with(SHORT_RUN, repeats, &x[..n], &mut y[..n], &mut kernels);
+        let _ = bytes;
+        let us = |i: usize| r[i] * 1e6;
+        println!(
+            "| {mib:>7} | {:>9.0} | {:>8.0} | {:>8.0} | {:>8.0} | {:>8.0} |",
+            us(4),
+            us(0),
+            us(1),
+            us(2),
+            us(3)
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let repeats = if quick { 3 } else { 9 };
+    if std::env::args().any(|a| a == "nt") {
+        nt_sweep(if quick { 5 } else { 30 });
+        return;
+    }
     if std::env::args().any(|a| a == "dense") {
         dense_sweep(if quick { 20 } else { SHORT_ROUNDS });
         return;

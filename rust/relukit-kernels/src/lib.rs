@@ -14,6 +14,12 @@
 //! portable loops. For `i64`, `relu(x) = max(x, 0)` and
 //! `relu_grad(x) = (x > 0) as i64`.
 //!
+//! Large calls are split over a small persistent thread pool ([`pool`]; [`set_num_threads`],
+//! default: the CPUs available to the process): elementwise calls moving at least
+//! [`simd::SPLIT_MIN_BYTES`] in 64-byte aligned chunks, dense calls of at least
+//! [`dense::DENSE_SPLIT_MIN_MACS`] multiply-adds by column blocks or row groups. The results
+//! are bit-identical whatever the thread count.
+//!
 //! Where each op lives: [`relu`] (scalar, slice and n-dimensional ReLU and its gradient) and
 //! [`dense`] (the dense layer forward pass).
 

@@ -2,7 +2,7 @@
 //! split of large calls over threads.
 //!
 //! Not part of the public API (hidden from the docs): the public slice and n-d functions go
-//! through [`map`] and [`map_inplace`], which use [`Config::current`]: the path chosen once
+//! through `map` and `map_inplace`, which use [`Config::current`]: the path chosen once
 //! per process — AVX2 when the CPU has it (`is_x86_feature_detected!`) unless
 //! `RELUKIT_FORCE_PORTABLE=1` is set, else the portable loops — and the thread count of
 //! [`crate::pool::set_num_threads`]. [`set_simd`] overrides the path globally; tests and
