@@ -23,8 +23,13 @@ REF = np.array([0.0, 2.0, 0.0, np.nan])
 VALID_NAMES = ("'python'", "'numpy'", "'c'", "'rust'")
 
 
+#: The optional fast path that stands in for each validated-path function.
+FAST_PATH = {"relu_array": "relu_fast", "dense_forward": "dense_fast"}
+
+
 class Spy:
-    """Records which backend's relu_array / dense_forward ran (and in which thread)."""
+    """Records which backend's relu_array / dense_forward ran (and in which thread); a
+    backend's fast path counts as that function when it takes the call."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, attr: str = "relu_array") -> None:
         self.calls: list[tuple[str, int]] = []
@@ -32,9 +37,18 @@ class Spy:
         for name in BACKENDS:
             module = backend_module(name)
             monkeypatch.setattr(module, attr, self._wrap(name, getattr(module, attr)))
+            fast = getattr(module, FAST_PATH[attr], None)
+            if fast is not None:
+                monkeypatch.setattr(module, FAST_PATH[attr], self._wrap(name, fast, fast=True))
 
-    def _wrap(self, name: str, original: Callable) -> Callable:
+    def _wrap(self, name: str, original: Callable, fast: bool = False) -> Callable:
         def spy(*args):
+            if fast:
+                result = original(*args)
+                if result is not NotImplemented:  # else declined: the validated path runs
+                    with self._lock:
+                        self.calls.append((name, threading.get_ident()))
+                return result
             with self._lock:
                 self.calls.append((name, threading.get_ident()))
             return original(*args)
@@ -464,6 +478,7 @@ def test_cli_check_catches_a_bad_dense(monkeypatch, capsys):
         out += 1e-3
 
     monkeypatch.setattr(rust_backend, "dense_forward", off_by_a_bit)
+    monkeypatch.setattr(rust_backend, "dense_fast", None)  # so the broken path is the one run
     assert cli.main(["check", "--backend", "rust"]) == 1
     assert "rust dense" in capsys.readouterr().out
 

@@ -88,6 +88,15 @@ def test_backend_is_respected(backend, monkeypatch):
                 return _original(*args)
 
             monkeypatch.setattr(module, attr, spy)
+        if module.relu_fast is not None:  # a fast path that takes the call counts too
+
+            def fast_spy(*args, _name=name, _original=module.relu_fast):
+                result = _original(*args)
+                if result is not NotImplemented:
+                    calls.append(_name)
+                return result
+
+            monkeypatch.setattr(module, "relu_fast", fast_spy)
     other = "python" if backend != "python" else "numpy"
     relukit.set_backend(other)
     with relukit.use_backend(other):

@@ -1,7 +1,11 @@
 """Rust backend: relukit-kernels through the pyo3 module ``relukit._native``.
 
-The pyo3 functions borrow the NumPy arrays without copying, whatever their layout, and
-release the GIL for large ones.
+The validated-path functions borrow the NumPy arrays without copying, whatever their
+layout, and release the GIL for large ones. The fast paths (``relu_fast``,
+``relu_grad_fast``, ``dense_fast``) are the pyo3 functions themselves, so a facade call on
+a plain float32/float64 array is one native call; they return ``NotImplemented`` for
+anything they do not take (see ``relukit-py/src/lib.rs``, module ``fast``). Large calls are
+split over a persistent pool of ``set_num_threads(n)`` threads (the caller included).
 """
 
 from __future__ import annotations
@@ -45,10 +49,6 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
     _DENSE[x.dtype.char](x, w, b, out)
 
 
-relu_fast = relu_grad_fast = dense_fast = None  # no fast paths (yet)
-
-
-# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
 #
 # relukit-kernels' family.rs through relukit-py's family.rs: one function per dtype and form,
 # the op chosen by a code (the table of relukit-py/src/family.rs), two parameters rounded to the
@@ -136,3 +136,13 @@ def dense_backward(
     db: np.ndarray | None,
 ) -> None:
     _BACKWARD[x.dtype.char](x, w, dy, dx, dw, db)
+=======
+relu_fast = _rs.relu_fast
+relu_grad_fast = _rs.relu_grad_fast
+dense_fast = _rs.dense_fast
+
+#: Called by relukit's thread setting (``relukit.set_num_threads``) at import and on change.
+set_num_threads = _rs.set_num_threads
+
+
+# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) ==

@@ -1,7 +1,9 @@
 //! Micro benchmark of the ReLU slice kernels: portable vs AVX2 vs `copy_from_slice` (the
 //! roofline: same bytes read and written, no compute), in place and out of place.
 //!
-//! Run with `cargo run --release --example bench` (add `-- quick` for fewer repeats). Each
+//! Run with `cargo run --release --example bench` (add `-- quick` for fewer repeats; `-- split`
+//! runs only the sweep that picks the thread split threshold, `-- dense` only the dense
+//! layer, `-- nt` streaming vs cached stores with threads). Each
 //! figure is the best of several timed runs after a warm-up; every timed run repeats the
 //! kernel until it takes at least `MIN_RUN` so timer granularity does not matter. Throughput
 //! is bytes read + bytes written per second (2 × n × element size per call), as for NumPy.
@@ -9,9 +11,17 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use relukit_kernels::simd::{avx2_available, map_inplace_with, map_with, Op, Path, NT_MIN_BYTES};
+use relukit_kernels::dense_forward_cfg;
+use relukit_kernels::simd::{
+    active_path, avx2_available, map_cfg, map_inplace_cfg, map_inplace_with, map_with, Config, Op,
+    Path, NT_MIN_BYTES,
+};
 
 const MIN_RUN: Duration = Duration::from_millis(20);
+/// Timed runs of the thread sweeps: short, and many of them (`SHORT_ROUNDS`), so that on a
+/// machine shared with other jobs some runs find both cores free (the best run is kept).
+const SHORT_RUN: Duration = Duration::from_millis(1);
+const SHORT_ROUNDS: usize = 200;
 
 /// A kernel under test: reads `x`, writes `y` (or rewrites `y` in place).
 type Kernel<'a, T> = Box<dyn FnMut(&[T], &mut [T]) + 'a>;
@@ -19,6 +29,17 @@ type Kernel<'a, T> = Box<dyn FnMut(&[T], &mut [T]) + 'a>;
 /// Best seconds per call of each kernel over `repeats` rounds. The kernels take turns within
 /// each round, so a noisy neighbour (shared memory bandwidth) hits all of them alike.
 fn best_secs<T>(repeats: usize, x: &[T], y: &mut [T], kernels: &mut [Kernel<'_, T>]) -> Vec<f64> {
+    best_secs_with(MIN_RUN, repeats, x, y, kernels)
+}
+
+/// [`best_secs`] with timed runs of at least `min_run`.
+fn best_secs_with<T>(
+    min_run: Duration,
+    repeats: usize,
+    x: &[T],
+    y: &mut [T],
+    kernels: &mut [Kernel<'_, T>],
+) -> Vec<f64> {
     let mut iters = vec![1usize; kernels.len()];
     for (k, it) in kernels.iter_mut().zip(&mut iters) {
         k(black_box(x), black_box(&mut *y)); // warm-up: page faults, caches, frequency
@@ -27,7 +48,7 @@ fn best_secs<T>(repeats: usize, x: &[T], y: &mut [T], kernels: &mut [Kernel<'_, 
             for _ in 0..*it {
                 k(black_box(x), black_box(&mut *y));
             }
-            if t.elapsed() >= MIN_RUN {
+            if t.elapsed() >= min_run {
                 break;
             }
             *it *= 2;
@@ -96,9 +117,176 @@ fn row<T: relukit_kernels::Float>(label: &str, n: usize, x: &[T], y: &mut [T], r
     );
 }
 
+/// One thread against two at each size (bytes read + written), out of place and in place,
+/// on the process's path; the streaming choice is the default one (whole call) in both.
+fn split_sweep(repeats: usize) {
+    println!(
+        "Split sweep (f32 relu, {:?}): time 1 thread / time 2 threads\n",
+        active_path()
+    );
+    println!("| r+w KiB | 1 thr GB/s | 2 thr GB/s | out: 2 vs 1 | in place: 2 vs 1 |");
+    println!("|---------|------------|------------|-------------|------------------|");
+    let one = Config {
+        threads: 1,
+        ..Config::current()
+    };
+    let two = Config {
+        threads: 2,
+        split_min_bytes: 0,
+        ..Config::current()
+    };
+    let max = 64 << 20;
+    let x = data(max / 8, |v| v as f32);
+    let mut y = vec![0.0f32; max / 8];
+    for kib in [
+        64usize, 128, 256, 384, 512, 768, 1024, 1536, 2048, 4096, 8192, 16384, 32768, 65536,
+    ] {
+        let n = (kib << 10) / 8;
+        let bytes = 2 * n * 4;
+        let mut kernels: Vec<Kernel<'_, f32>> = vec![
+            Box::new(|x: &[f32], y: &mut [f32]| map_cfg(&one, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_cfg(&two, Op::Relu, x, y).unwrap()),
+            Box::new(|_: &[f32], y: &mut [f32]| map_inplace_cfg(&one, Op::Relu, y)),
+            Box::new(|_: &[f32], y: &mut [f32]| map_inplace_cfg(&two, Op::Relu, y)),
+        ];
+        let r = best_secs_with(SHORT_RUN, repeats, &x[..n], &mut y[..n], &mut kernels);
+        println!(
+            "| {kib:>7} | {:>10.1} | {:>10.1} | {:>10.2}x | {:>15.2}x |",
+            gbs(bytes, r[0]),
+            gbs(bytes, r[1]),
+            r[0] / r[1],
+            r[2] / r[3]
+        );
+    }
+}
+
+/// Dense layer shapes: portable vs AVX2 on one thread vs AVX2 on two (split forced).
+fn dense_sweep(repeats: usize) {
+    println!("Dense sweep (f32): us per call; threads split forced for the 2-thread column\n");
+    println!("| batch x in -> out | MACs    | portable | avx2 1 thr | avx2 2 thr | 2 vs 1 |");
+    println!("|-------------------|---------|----------|------------|------------|--------|");
+    let one = Config {
+        threads: 1,
+        ..Config::current()
+    };
+    let port = Config {
+        path: Path::Portable,
+        ..one
+    };
+    let two = Config {
+        threads: 2,
+        dense_split_min_macs: 0,
+        ..Config::current()
+    };
+    for (batch, inp, out) in [
+        (1usize, 3usize, 2usize),
+        (1, 64, 64),
+        (1, 128, 128),
+        (1, 256, 128),
+        (1, 256, 256),
+        (1, 512, 256),
+        (1, 784, 256),
+        (4, 784, 256),
+        (16, 784, 256),
+        (64, 784, 256),
+        (256, 256, 16),
+    ] {
+        let x = data(batch * inp, |v| v as f32);
+        let w = data(inp * out, |v| v as f32 * 0.1);
+        let b = data(out, |v| v as f32);
+        let mut kernels: Vec<Kernel<'_, f32>> = vec![
+            Box::new(|_: &[f32], y: &mut [f32]| {
+                dense_forward_cfg(&port, &x, &w, &b, y, batch, inp, out).unwrap()
+            }),
+            Box::new(|_: &[f32], y: &mut [f32]| {
+                dense_forward_cfg(&one, &x, &w, &b, y, batch, inp, out).unwrap()
+            }),
+            Box::new(|_: &[f32], y: &mut [f32]| {
+                dense_forward_cfg(&two, &x, &w, &b, y, batch, inp, out).unwrap()
+            }),
+        ];
+        let mut y = vec![0.0f32; batch * out];
+        let r = best_secs_with(SHORT_RUN, repeats, &[], &mut y, &mut kernels);
+        println!(
+            "| {:<17} | {:>7} | {:>8.2} | {:>10.2} | {:>10.2} | {:>5.2}x |",
+            format!("{batch} x {inp} -> {out}"),
+            batch * inp * out,
+            r[0] * 1e6,
+            r[1] * 1e6,
+            r[2] * 1e6,
+            r[1] / r[2]
+        );
+    }
+}
+
+/// Around the streaming threshold with 1 and 2 threads: cached vs streaming stores, each
+/// run after a plain copy over the same buffers (as in a benchmark that interleaves NumPy,
+/// which leaves `y` dirty in the caches).
+fn nt_sweep(repeats: usize) {
+    println!("Streaming stores with threads (f32 relu out of place after a copy: us per pair)\n");
+    println!("| r+w MiB | copy only | cached 1 | stream 1 | cached 2 | stream 2 |");
+    println!("|---------|-----------|----------|----------|----------|----------|");
+    let max = 64 << 20;
+    let x = data(max / 8, |v| v as f32);
+    let mut y = vec![0.0f32; max / 8];
+    for mib in [8usize, 16, 24, 32, 48, 64] {
+        let n = (mib << 20) / 8;
+        let bytes = 2 * n * 4;
+        let cfg = |threads: usize, nt: usize| Config {
+            threads,
+            nt_min_bytes: nt,
+            split_min_bytes: 0,
+            ..Config::current()
+        };
+        let (c1, s1, c2, s2) = (cfg(1, usize::MAX), cfg(1, 0), cfg(2, usize::MAX), cfg(2, 0));
+        let mut kernels: Vec<Kernel<'_, f32>> = vec![
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&c1, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&s1, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&c2, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                y.copy_from_slice(x);
+                map_cfg(&s2, Op::Relu, x, y).unwrap()
+            }),
+            Box::new(|x: &[f32], y: &mut [f32]| y.copy_from_slice(x)),
+        ];
+        let r = best_secs_with(SHORT_RUN, repeats, &x[..n], &mut y[..n], &mut kernels);
+        let _ = bytes;
+        let us = |i: usize| r[i] * 1e6;
+        println!(
+            "| {mib:>7} | {:>9.0} | {:>8.0} | {:>8.0} | {:>8.0} | {:>8.0} |",
+            us(4),
+            us(0),
+            us(1),
+            us(2),
+            us(3)
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let repeats = if quick { 3 } else { 9 };
+    if std::env::args().any(|a| a == "nt") {
+        nt_sweep(if quick { 5 } else { 30 });
+        return;
+    }
+    if std::env::args().any(|a| a == "dense") {
+        dense_sweep(if quick { 20 } else { SHORT_ROUNDS });
+        return;
+    }
+    if std::env::args().any(|a| a == "split") {
+        split_sweep(if quick { 20 } else { SHORT_ROUNDS });
+        return;
+    }
     println!(
         "AVX2 available: {}; streaming stores above {} MiB read+written; GB/s = (read + written) / s\n",
         avx2_available(),

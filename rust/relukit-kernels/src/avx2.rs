@@ -144,16 +144,15 @@ kernels!(f64, grad_f64x4, relu_grad, grad_f64, grad_f64_nt);
 /// Generates the slice entry points for one element type.
 macro_rules! entry_points {
     ($t:ty, $map:ident, $map_inplace:ident, $relu:ident, $relu_nt:ident, $grad:ident, $grad_nt:ident) => {
-        /// `y = op(x)` over `min(x.len(), y.len())` elements, with streaming stores when the
-        /// bytes read plus written exceed `nt_min_bytes`.
+        /// `y = op(x)` over `min(x.len(), y.len())` elements, with streaming (non-temporal)
+        /// stores if `stream`.
         ///
         /// # Safety
         ///
         /// The CPU must support AVX2.
         #[target_feature(enable = "avx2")]
-        pub(crate) unsafe fn $map(op: Op, x: &[$t], y: &mut [$t], nt_min_bytes: usize) {
+        pub(crate) unsafe fn $map(op: Op, x: &[$t], y: &mut [$t], stream: bool) {
             let n = x.len().min(y.len());
-            let stream = n.saturating_mul(2 * size_of::<$t>()) > nt_min_bytes;
             let (xp, yp) = (x.as_ptr(), y.as_mut_ptr());
             // SAFETY: AVX2 per this function's contract; both slices hold >= n elements and,
             // being & and &mut, do not overlap.

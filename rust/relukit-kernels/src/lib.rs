@@ -14,6 +14,12 @@
 //! portable loops. For `i64`, `relu(x) = max(x, 0)` and
 //! `relu_grad(x) = (x > 0) as i64`.
 //!
+//! Large calls are split over a small persistent thread pool ([`pool`]; [`set_num_threads`],
+//! default: the CPUs available to the process): elementwise calls moving at least
+//! [`simd::SPLIT_MIN_BYTES`] in 64-byte aligned chunks, dense calls of at least
+//! [`dense::DENSE_SPLIT_MIN_MACS`] multiply-adds by column blocks or row groups. The results
+//! are bit-identical whatever the thread count.
+//!
 //! Where each op lives: [`relu`] (scalar, slice and n-dimensional ReLU and its gradient) and
 //! [`dense`] (the dense layer forward pass).
 
@@ -21,18 +27,22 @@ use std::fmt;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_dense;
 pub mod dense;
 pub mod dense_backward;
 pub mod family;
+pub mod pool;
 pub mod relu;
 #[doc(hidden)]
 pub mod simd;
 
-pub use dense::dense_forward;
+pub use dense::{dense_forward, dense_forward_cfg};
 pub use family::{
     activation_nd, activation_nd_inplace, activation_slice, prelu_nd, prelu_nd_inplace, Activation,
     FamilyFloat,
 };
+pub use pool::{num_threads, set_num_threads};
 pub use relu::{
     relu_grad_i64, relu_grad_inplace, relu_grad_nd, relu_grad_nd_inplace, relu_grad_slice,
     relu_i64, relu_inplace, relu_nd, relu_nd_inplace, relu_slice,

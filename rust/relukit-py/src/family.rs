@@ -59,7 +59,10 @@ macro_rules! family_arrays {
         ) -> PyResult<()> {
             let op = activation(kind, p0 as $t, p1 as $t)?;
             let (x, y) = (x.as_array(), out.as_array_mut());
-            run(py, x.len(), || k::activation_nd(op, x, y)).map_err(shape_error)
+            run(py, 2 * x.len() * std::mem::size_of::<$t>(), || {
+                k::activation_nd(op, x, y)
+            })
+            .map_err(shape_error)
         }
 
         /// `a = op(a)`.
@@ -73,7 +76,9 @@ macro_rules! family_arrays {
         ) -> PyResult<()> {
             let op = activation(kind, p0 as $t, p1 as $t)?;
             let y = a.as_array_mut();
-            run(py, y.len(), || k::activation_nd_inplace(op, y));
+            run(py, 2 * y.len() * std::mem::size_of::<$t>(), || {
+                k::activation_nd_inplace(op, y)
+            });
             Ok(())
         }
 
@@ -88,7 +93,10 @@ macro_rules! family_arrays {
         ) -> PyResult<()> {
             let w = w.as_slice()?;
             let (x, y) = (x.as_array(), out.as_array_mut());
-            run(py, x.len(), || k::prelu_nd(x, w, y, grad)).map_err(shape_error)
+            run(py, 2 * x.len() * std::mem::size_of::<$t>(), || {
+                k::prelu_nd(x, w, y, grad)
+            })
+            .map_err(shape_error)
         }
 
         /// `a = prelu(a, w)` (or its derivative) in place.
@@ -101,7 +109,10 @@ macro_rules! family_arrays {
         ) -> PyResult<()> {
             let w = w.as_slice()?;
             let y = a.as_array_mut();
-            run(py, y.len(), || k::prelu_nd_inplace(y, w, grad)).map_err(shape_error)
+            run(py, 2 * y.len() * std::mem::size_of::<$t>(), || {
+                k::prelu_nd_inplace(y, w, grad)
+            })
+            .map_err(shape_error)
         }
     };
 }

@@ -43,7 +43,7 @@ macro_rules! linear_forward {
             let (xs, ws, bs) = (x.as_slice()?, w.as_slice()?, b.as_slice()?);
             let ys = out.as_slice_mut()?;
             let work = batch.saturating_mul(n_out).saturating_mul(inp.max(1));
-            crate::run(py, work, || {
+            crate::run(py, work.saturating_mul(std::mem::size_of::<$t>()), || {
                 k::linear_forward(xs, ws, bs, ys, batch, inp, n_out)
             })
             .map_err(crate::shape_error)
@@ -82,7 +82,7 @@ macro_rules! dense_backward {
             let dws = dw.as_mut().map(|a| a.as_slice_mut()).transpose()?;
             let dbs = db.as_mut().map(|a| a.as_slice_mut()).transpose()?;
             let work = batch.saturating_mul(n_out).saturating_mul(inp.max(1));
-            crate::run(py, work, || {
+            crate::run(py, work.saturating_mul(std::mem::size_of::<$t>()), || {
                 k::dense_backward(xs, ws, dys, dxs, dws, dbs, batch, inp, n_out)
             })
             .map_err(crate::shape_error)
