@@ -19,9 +19,10 @@ $(BIN)/.installed: pyproject.toml
 dev: venv                      ## build both extensions (one wheel) into the venv
 	$(BIN)/maturin develop --release --quiet
 
-ctest:                         ## C kernels, warnings as errors
+ctest:                         ## C kernels (every csrc/*.c), warnings as errors
 	mkdir -p build
-	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/tests/test_kernels.c -o build/test_kernels -lm
+	$(CC) $(CFLAGS_TEST) -pthread -Icsrc $(wildcard csrc/*.c) csrc/tests/test_kernels.c \
+		-o build/test_kernels -lm
 	./build/test_kernels
 
 rtest:                         ## Rust kernel crate: no Python needed
