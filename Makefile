@@ -20,13 +20,14 @@ $(BIN)/.installed: pyproject.toml
 dev: venv                      ## build both extensions (one wheel) into the venv
 	$(BIN)/maturin develop --release --quiet
 
-ctest:                         ## C kernels, warnings as errors
+C_TESTS := test_kernels test_dense_backward test_family
+
+ctest:                         ## C kernels (every csrc/*.c) under each C test program, warnings as errors
 	mkdir -p build
-	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/tests/test_kernels.c -o build/test_kernels -lm
-	./build/test_kernels
-	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/dense.c csrc/dense_backward.c csrc/tests/test_dense_backward.c -o build/test_dense_backward -lm && ./build/test_dense_backward
-	$(CC) $(CFLAGS_TEST) -Icsrc csrc/relu.c csrc/family.c csrc/tests/test_family.c -o build/test_family -lm
-	./build/test_family
+	set -e; for t in $(C_TESTS); do \
+		$(CC) $(CFLAGS_TEST) -pthread -Icsrc $(wildcard csrc/*.c) csrc/tests/$$t.c -o build/$$t -lm; \
+		./build/$$t; \
+	done
 
 rtest:                         ## Rust kernel crate: no Python needed
 	cd rust && cargo test -p relukit-kernels --quiet

@@ -1,29 +1,29 @@
 /* dense.c: dense layer forward, y = relu(x @ w + b) (contract in relukit.h).
  *
- * Loop order is i-k-j: for each row r, y[r,:] = b, then for k = 0, 1, ..., in-1 (increasing)
- * y[r,:] += x[r,k] * w[k,:], then y[r,:] = relu(y[r,:]) with the same element helper as the
- * array kernels. The innermost loop runs over `out` contiguously in both y and w, so it
- * auto-vectorizes; every y[r,j] is still summed strictly in increasing k, starting from b[j],
- * so the result does not depend on the vector width.
+ * Every output element is computed the same way on every path and for every thread count:
+ * acc = b[j]; for k = 0, 1, ..., in-1 (increasing): acc = acc + x[r,k] * w[k,j] (a rounded
+ * multiply, then a rounded add; never a fused multiply-add); y[r,j] = relu(acc) with the
+ * array kernels' element rule. So all paths give identical bits. Build without -ffast-math;
+ * the AVX2 code is compiled with target("avx2") only (not "fma"), so the compiler cannot
+ * contract x*w + acc; the portable code relies on ISO C's default (-std=c11 implies
+ * -ffp-contract=off in GCC).
  *
- * Plain multiply then add: no explicit fma(). Build without -ffast-math; where the target
- * has FMA instructions, use -ffp-contract=off (the default in ISO mode, -std=c11) if results
- * must be independent of the target, since otherwise the compiler may fuse x*w + y.
- *
- * On x86-64 with GCC/Clang the same loop is also compiled a second time with
- * target("avx2") (AVX2 only, deliberately not "fma": no contraction is possible) so the
- * compiler vectorizes it 8 (f32) / 4 (f64) lanes wide; it is chosen at run time with the same
- * path selection as the array kernels (relukit__get_simd, RELUKIT_FORCE_PORTABLE). Each output
- * element is still the same scalar sequence b + p0 + p1 + ... in increasing k, so both
- * versions give identical bits. */
+ * Paths, chosen per call:
+ *   - portable: i-k-j order over a block of rows and columns: y[r, j0:j1] = b, then
+ *     y[r, j0:j1] += x[r,k] * w[k, j0:j1] for increasing k (the inner loop auto-vectorizes),
+ *     then relu.
+ *   - AVX2 (x86-64, chosen at run time like the array kernels, RELUKIT_FORCE_PORTABLE
+ *     honoured): register-blocked; the accumulators of a block of outputs stay in registers
+ *     over the whole k loop, one broadcast of x[r,k] and one load of w per vector per k:
+ *     4 rows x 16 columns (f32; 4 x 8 for f64) while 4 rows remain, then 1 row x 64 columns
+ *     (8 vectors), single vectors, and a scalar tail.
+ *   - threads: calls of at least RELUKIT_DENSE_SPLIT_MACS multiply-adds are cut into parts
+ *     over output columns (at 64-byte boundaries of a row), one per thread, when each part
+ *     gets at least 64 columns; else over rows. Column parts keep each thread on the same
+ *     slice of w call after call, so for a 784 x 256 float32 layer (784 KiB of w, more than
+ *     one core's 512 KiB L2) each core keeps its half in its own L2. */
 #include "relukit.h"
 #include "relukit_internal.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define RELUKIT_DENSE_AVX2 1
-#else
-#define RELUKIT_DENSE_AVX2 0
-#endif
 
 /* The shape contract: every length matches the stated shape (products checked for overflow)
  * and no buffer with a nonzero length is NULL. Returns 1 if fine, 0 otherwise. */
@@ -43,39 +43,230 @@ static int dense_shape_ok(const void *x, size_t x_len, const void *w, size_t w_l
     return 1;
 }
 
-/* RELUKIT_DENSE_ROWS(NAME, ATTR, SFX, FT) defines the row loop NAME with attributes ATTR. */
-#define RELUKIT_DENSE_ROWS(NAME, ATTR, SFX, FT)                                                  \
-    ATTR static void NAME(const FT *restrict x, const FT *restrict w, const FT *restrict b,      \
-                          FT *restrict y, size_t batch, size_t in, size_t out)                   \
+/* Split a call over threads from this many multiply-adds (batch * in * out) on.
+ * SWEEP-PLACEHOLDER */
+#define RELUKIT_DENSE_SPLIT_MACS ((size_t)64 << 10)
+
+static RELUKIT_ATOMIC(size_t) dense_split_macs = RELUKIT_DENSE_SPLIT_MACS;
+
+size_t relukit__set_dense_split(size_t macs)
+{
+    const size_t old = RELUKIT_LOAD(&dense_split_macs);
+    RELUKIT_STORE(&dense_split_macs, macs);
+    return old;
+}
+
+/* One block: rows [r0, r1), columns [j0, j1) of y; every row of x and w's columns j0..j1. */
+typedef void (*dense_block_fn)(const void *x, const void *w, const void *b, void *y, size_t in,
+                               size_t out, size_t r0, size_t r1, size_t j0, size_t j1);
+
+/* RELUKIT_DENSE_PORTABLE(SFX, FT) defines dense_block_SFX, the portable block. */
+#define RELUKIT_DENSE_PORTABLE(SFX, FT)                                                          \
+    static void dense_block_##SFX(const void *xv, const void *wv, const void *bv, void *yv,      \
+                                  size_t in, size_t out, size_t r0, size_t r1, size_t j0,        \
+                                  size_t j1)                                                     \
     {                                                                                            \
-        for (size_t r = 0; r < batch; r++) {                                                     \
+        const FT *restrict x = xv;                                                               \
+        const FT *restrict w = wv;                                                               \
+        const FT *restrict b = bv;                                                               \
+        FT *restrict y = yv;                                                                     \
+        for (size_t r = r0; r < r1; r++) {                                                       \
             FT *restrict yr = y + r * out;                                                       \
-            for (size_t j = 0; j < out; j++)                                                     \
+            for (size_t j = j0; j < j1; j++)                                                     \
                 yr[j] = b[j];                                                                    \
             for (size_t k = 0; k < in; k++) {                                                    \
                 const FT xk = x[r * in + k];                                                     \
                 const FT *restrict wk = w + k * out;                                             \
-                for (size_t j = 0; j < out; j++)                                                 \
+                for (size_t j = j0; j < j1; j++)                                                 \
                     yr[j] += xk * wk[j];                                                         \
             }                                                                                    \
-            relukit_relu_inplace_##SFX(yr, out);                                                 \
+            relukit_relu_inplace_##SFX(yr + j0, j1 - j0);                                        \
         }                                                                                        \
     }
 
-#if RELUKIT_DENSE_AVX2
-#define RELUKIT_DENSE_DISPATCH(SFX, x, w, b, y, batch, in, out)                                  \
-    do {                                                                                         \
-        /* a row narrower than one 32-byte vector gains nothing from the AVX2 build */       \
-        if ((out) * sizeof(*(y)) >= 32 && relukit__get_simd() == RELUKIT_SIMD_AVX2) {           \
-            dense_rows_avx2_##SFX(x, w, b, y, batch, in, out);                                   \
-            return RELUKIT_OK;                                                                   \
+RELUKIT_DENSE_PORTABLE(f32, float)
+RELUKIT_DENSE_PORTABLE(f64, double)
+
+#if RELUKIT_X86_DISPATCH
+/* RELUKIT_DENSE_AVX2(SFX, FT, VT, L, SET1, LOAD, STORE, ADD, MUL, CASTI, CASTF, RELU_V)
+ * defines dense_block_avx2_SFX for element type FT in vectors VT of L lanes. */
+#define RELUKIT_DENSE_AVX2(SFX, FT, VT, L, SET1, LOAD, STORE, ADD, MUL, CASTI, CASTF, RELU_V)   \
+    RELUKIT_AVX2_FN static inline void put_##SFX(FT *y, VT acc)                                  \
+    {                                                                                            \
+        STORE(y, CASTF(RELU_V(CASTI(acc))));                                                     \
+    }                                                                                            \
+    RELUKIT_AVX2_FN static void dense_block_avx2_##SFX(const void *xv, const void *wv,          \
+                                                       const void *bv, void *yv, size_t in,      \
+                                                       size_t out, size_t r0, size_t r1,         \
+                                                       size_t j0, size_t j1)                     \
+    {                                                                                            \
+        const FT *x = xv, *w = wv, *b = bv;                                                      \
+        FT *y = yv;                                                                              \
+        size_t r = r0;                                                                           \
+        /* 4 rows x 2 vectors: each w load serves 4 rows */                                      \
+        for (; r + 4 <= r1; r += 4) {                                                            \
+            const FT *x0 = x + r * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;              \
+            size_t j = j0;                                                                       \
+            for (; j + 2 * (L) <= j1; j += 2 * (L)) {                                            \
+                VT a0 = LOAD(b + j), a1 = LOAD(b + j + (L));                                     \
+                VT c0 = a0, c1 = a1, d0 = a0, d1 = a1, e0 = a0, e1 = a1;                         \
+                const FT *wk = w + j;                                                            \
+                for (size_t k = 0; k < in; k++, wk += out) {                                     \
+                    const VT w0 = LOAD(wk), w1 = LOAD(wk + (L));                                 \
+                    VT s = SET1(x0[k]);                                                          \
+                    a0 = ADD(a0, MUL(s, w0)), a1 = ADD(a1, MUL(s, w1));                          \
+                    s = SET1(x1[k]);                                                             \
+                    c0 = ADD(c0, MUL(s, w0)), c1 = ADD(c1, MUL(s, w1));                          \
+                    s = SET1(x2[k]);                                                             \
+                    d0 = ADD(d0, MUL(s, w0)), d1 = ADD(d1, MUL(s, w1));                          \
+                    s = SET1(x3[k]);                                                             \
+                    e0 = ADD(e0, MUL(s, w0)), e1 = ADD(e1, MUL(s, w1));                          \
+                }                                                                                \
+                FT *yr = y + r * out + j;                                                        \
+                put_##SFX(yr, a0), put_##SFX(yr + (L), a1);                                      \
+                put_##SFX(yr + out, c0), put_##SFX(yr + out + (L), c1);                          \
+                put_##SFX(yr + 2 * out, d0), put_##SFX(yr + 2 * out + (L), d1);                  \
+                put_##SFX(yr + 3 * out, e0), put_##SFX(yr + 3 * out + (L), e1);                  \
+            }                                                                                    \
+            if (j < j1) /* the last columns of these 4 rows, one row at a time (below) */       \
+                for (size_t q = r; q < r + 4; q++)                                               \
+                    dense_row_avx2_##SFX(x + q * in, w, b, y + q * out, in, out, j, j1);         \
         }                                                                                        \
-    } while (0)
-#else
-#define RELUKIT_DENSE_DISPATCH(SFX, x, w, b, y, batch, in, out) ((void)0)
-#endif
+        for (; r < r1; r++)                                                                      \
+            dense_row_avx2_##SFX(x + r * in, w, b, y + r * out, in, out, j0, j1);                \
+    }
+
+/* RELUKIT_DENSE_ROW_AVX2: dense_row_avx2_SFX(xr, w, b, yr, in, out, j0, j1), one row's
+ * columns [j0, j1). w is read row after row, 8 rows of it at a time (8 sequential streams
+ * the prefetchers follow): yr[j0:j1] = b; for each group of 8 k's, every vector of yr is
+ * loaded once, gets its 8 products added in increasing k, and is stored once; then relu.
+ * (Holding the accumulators in registers over the whole k loop instead would read w in
+ * narrow column strips, which measured slower here.) Tail columns are scalar, same order. */
+#define RELUKIT_DENSE_ROW_AVX2(SFX, FT, VT, L, SET1, LOAD, STORE, ADD, MUL, CASTI, CASTF, RELU_V) \
+    RELUKIT_AVX2_FN static void dense_row_avx2_##SFX(const FT *xr, const FT *w, const FT *b,     \
+                                                     FT *yr, size_t in, size_t out, size_t j0,   \
+                                                     size_t j1)                                  \
+    {                                                                                            \
+        for (size_t j = j0; j < j1; j++)                                                         \
+            yr[j] = b[j];                                                                        \
+        size_t k = 0;                                                                            \
+        for (; k + 8 <= in; k += 8) {                                                            \
+            const FT *w0 = w + k * out;                                                          \
+            const VT s0 = SET1(xr[k]), s1 = SET1(xr[k + 1]), s2 = SET1(xr[k + 2]),               \
+                     s3 = SET1(xr[k + 3]), s4 = SET1(xr[k + 4]), s5 = SET1(xr[k + 5]),           \
+                     s6 = SET1(xr[k + 6]), s7 = SET1(xr[k + 7]);                                 \
+            size_t j = j0;                                                                       \
+            for (; j + (L) <= j1; j += (L)) {                                                    \
+                const FT *wj = w0 + j;                                                           \
+                VT a = LOAD(yr + j);                                                             \
+                a = ADD(a, MUL(s0, LOAD(wj)));                                                   \
+                a = ADD(a, MUL(s1, LOAD(wj + out)));                                             \
+                a = ADD(a, MUL(s2, LOAD(wj + 2 * out)));                                         \
+                a = ADD(a, MUL(s3, LOAD(wj + 3 * out)));                                         \
+                a = ADD(a, MUL(s4, LOAD(wj + 4 * out)));                                         \
+                a = ADD(a, MUL(s5, LOAD(wj + 5 * out)));                                         \
+                a = ADD(a, MUL(s6, LOAD(wj + 6 * out)));                                         \
+                a = ADD(a, MUL(s7, LOAD(wj + 7 * out)));                                         \
+                STORE(yr + j, a);                                                                \
+            }                                                                                    \
+            for (; j < j1; j++) {                                                                \
+                FT a = yr[j];                                                                    \
+                for (size_t q = k; q < k + 8; q++)                                               \
+                    a += xr[q] * w[q * out + j];                                                 \
+                yr[j] = a;                                                                       \
+            }                                                                                    \
+        }                                                                                        \
+        for (; k < in; k++) {                                                                    \
+            const FT *wk = w + k * out;                                                          \
+            const VT s = SET1(xr[k]);                                                            \
+            size_t j = j0;                                                                       \
+            for (; j + (L) <= j1; j += (L))                                                      \
+                STORE(yr + j, ADD(LOAD(yr + j), MUL(s, LOAD(wk + j))));                          \
+            for (; j < j1; j++)                                                                  \
+                yr[j] += xr[k] * wk[j];                                                          \
+        }                                                                                        \
+        size_t j = j0;                                                                           \
+        for (; j + (L) <= j1; j += (L))                                                          \
+            STORE(yr + j, CASTF(RELU_V(CASTI(LOAD(yr + j)))));                                   \
+        for (; j < j1; j++)                                                                      \
+            yr[j] = relukit_relu_elem_##SFX(yr[j]);                                              \
+    }
+
+RELUKIT_DENSE_ROW_AVX2(f32, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+                       _mm256_add_ps, _mm256_mul_ps, _mm256_castps_si256, _mm256_castsi256_ps,
+                       relukit_relu_v_f32)
+RELUKIT_DENSE_ROW_AVX2(f64, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
+                       _mm256_storeu_pd, _mm256_add_pd, _mm256_mul_pd, _mm256_castpd_si256,
+                       _mm256_castsi256_pd, relukit_relu_v_f64)
+RELUKIT_DENSE_AVX2(f32, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+                   _mm256_add_ps, _mm256_mul_ps, _mm256_castps_si256, _mm256_castsi256_ps,
+                   relukit_relu_v_f32)
+RELUKIT_DENSE_AVX2(f64, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+                   _mm256_add_pd, _mm256_mul_pd, _mm256_castpd_si256, _mm256_castsi256_pd,
+                   relukit_relu_v_f64)
+#endif /* RELUKIT_X86_DISPATCH */
+
+/* One call cut into parts: over columns (at multiples of `unit` columns, 64 bytes) or rows. */
+struct dense_job {
+    dense_block_fn fn;
+    const void *x, *w, *b;
+    void *y;
+    size_t batch, in, out, unit;
+    int by_cols;
+};
+
+static void dense_part(void *ctx, size_t p, size_t nparts)
+{
+    const struct dense_job *j = ctx;
+    if (j->by_cols) {
+        /* column boundaries at p * out / nparts rounded down to a unit; the last is out */
+        const size_t units = (j->out + j->unit - 1) / j->unit;
+        const size_t c0 = units * p / nparts * j->unit;
+        size_t c1 = p + 1 == nparts ? j->out : units * (p + 1) / nparts * j->unit;
+        if (c1 > j->out)
+            c1 = j->out;
+        if (c1 > c0)
+            j->fn(j->x, j->w, j->b, j->y, j->in, j->out, 0, j->batch, c0, c1);
+    } else {
+        const size_t r0 = j->batch * p / nparts, r1 = j->batch * (p + 1) / nparts;
+        if (r1 > r0)
+            j->fn(j->x, j->w, j->b, j->y, j->in, j->out, r0, r1, 0, j->out);
+    }
+}
+
+static void dense_run(dense_block_fn fn, const void *x, const void *w, const void *b, void *y,
+                      size_t batch, size_t in, size_t out, size_t esize)
+{
+    const size_t threads = relukit_get_num_threads();
+    size_t macs;
+    if (threads > 1 && relukit_mul_size(batch * in, out, &macs) &&
+        macs >= RELUKIT_LOAD(&dense_split_macs)) {
+        const size_t unit = 64 / esize;
+        struct dense_job j = {fn, x, w, b, y, batch, in, out, unit, 0};
+        size_t nparts = threads;
+        if (out / threads >= 64) {
+            j.by_cols = 1;
+        } else if (batch >= 2) {
+            if (nparts > batch)
+                nparts = batch;
+        } else {
+            nparts = 1;
+        }
+        if (nparts > 1) {
+            relukit__parallel_for(dense_part, &j, nparts, nparts);
+            return;
+        }
+    }
+    fn(x, w, b, y, in, out, 0, batch, 0, out);
+}
 
 /* RELUKIT_DENSE_KERNEL(SFX, FT) defines relukit_dense_forward_SFX for element type FT. */
+#if RELUKIT_X86_DISPATCH
+#define RELUKIT_DENSE_PICK(SFX)                                                                  \
+    (relukit__get_simd() == RELUKIT_SIMD_AVX2 ? dense_block_avx2_##SFX : dense_block_##SFX)
+#else
+#define RELUKIT_DENSE_PICK(SFX) dense_block_##SFX
+#endif
 #define RELUKIT_DENSE_KERNEL(SFX, FT)                                                            \
     int relukit_dense_forward_##SFX(const FT *x, size_t x_len, const FT *w, size_t w_len,        \
                                     const FT *b, size_t b_len, FT *y, size_t y_len,              \
@@ -83,19 +274,19 @@ static int dense_shape_ok(const void *x, size_t x_len, const void *w, size_t w_l
     {                                                                                            \
         if (!dense_shape_ok(x, x_len, w, w_len, b, b_len, y, y_len, batch, in, out))             \
             return RELUKIT_ESIZE;                                                                \
+        const size_t s = sizeof(FT);                                                             \
+        if (relukit_overlaps(y, y_len * s, x, x_len * s) ||                                      \
+            relukit_overlaps(y, y_len * s, w, w_len * s) ||                                      \
+            relukit_overlaps(y, y_len * s, b, b_len * s))                                        \
+            return RELUKIT_EOVERLAP;                                                             \
         /* nothing to write; also keeps pointer arithmetic off possibly-NULL empty buffers */    \
         if (batch == 0 || out == 0)                                                              \
             return RELUKIT_OK;                                                                   \
-        RELUKIT_DENSE_DISPATCH(SFX, x, w, b, y, batch, in, out);                                 \
-        dense_rows_##SFX(x, w, b, y, batch, in, out);                                            \
+        /* in == 0: y = relu(b); the portable block never offsets the (maybe NULL) x or w */   \
+        dense_run(in == 0 ? dense_block_##SFX : RELUKIT_DENSE_PICK(SFX), x, w, b, y, batch, in,  \
+                  out, s);                                                                       \
         return RELUKIT_OK;                                                                       \
     }
 
-RELUKIT_DENSE_ROWS(dense_rows_f32, , f32, float)
-RELUKIT_DENSE_ROWS(dense_rows_f64, , f64, double)
-#if RELUKIT_DENSE_AVX2
-RELUKIT_DENSE_ROWS(dense_rows_avx2_f32, __attribute__((target("avx2"))), f32, float)
-RELUKIT_DENSE_ROWS(dense_rows_avx2_f64, __attribute__((target("avx2"))), f64, double)
-#endif
 RELUKIT_DENSE_KERNEL(f32, float)
 RELUKIT_DENSE_KERNEL(f64, double)

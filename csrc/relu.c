@@ -22,27 +22,8 @@
 #include "relukit.h"
 #include "relukit_internal.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define RELUKIT_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define RELUKIT_X86_DISPATCH 0
-#endif
-
 #include <stdlib.h> /* getenv */
 
-#if defined(__STDC_NO_ATOMICS__)
-#define RELUKIT_ATOMIC(T) volatile T
-#define RELUKIT_LOAD(p) (*(p))
-#define RELUKIT_STORE(p, v) (*(p) = (v))
-#define RELUKIT_INC(p) ((void)(*(p) += 1u))
-#else
-#include <stdatomic.h>
-#define RELUKIT_ATOMIC(T) _Atomic T
-#define RELUKIT_LOAD(p) atomic_load_explicit((p), memory_order_relaxed)
-#define RELUKIT_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
-#define RELUKIT_INC(p) ((void)atomic_fetch_add_explicit((p), 1u, memory_order_relaxed))
-#endif
 
 /* ---- scalars ---------------------------------------------------------------------------- */
 
@@ -129,44 +110,9 @@ size_t relukit__set_nt_threshold(size_t bytes)
 
 unsigned long relukit__nt_calls(void) { return RELUKIT_LOAD(&nt_calls); }
 
-/* ---- AVX2 vector ops (bits in, bits out; integer instructions only) ----------------------- */
+/* ---- AVX2 loops (the vector ops are in relukit_internal.h) -------------------------------- */
 
 #if RELUKIT_X86_DISPATCH
-#define RELUKIT_AVX2_FN __attribute__((target("avx2")))
-
-/* relu: keep x iff sign clear or NaN, else +0.0. As signed integers, the negative NaNs are
- * exactly the patterns above that of -inf (0xff800000 = -0x800000): so keep iff
- * (int32)u > (int32)bits(-inf), which also holds for every pattern with the sign clear.
- * One compare, one and. */
-RELUKIT_AVX2_FN static inline __m256i relu_v_f32(__m256i u)
-{
-    return _mm256_and_si256(u, _mm256_cmpgt_epi32(u, _mm256_set1_epi32(-0x800000)));
-}
-/* the same for f64: bits(-inf) = 0xfff0000000000000 = -2^52 as int64 */
-RELUKIT_AVX2_FN static inline __m256i relu_v_f64(__m256i u)
-{
-    return _mm256_and_si256(u, _mm256_cmpgt_epi64(u, _mm256_set1_epi64x(-0x10000000000000LL)));
-}
-/* grad: NaN (|u| > inf bits) -> x; sign clear and u != 0 ((int)u > 0) and not NaN -> 1.0;
- * else +0.0 */
-RELUKIT_AVX2_FN static inline __m256i grad_v_f32(__m256i u)
-{
-    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
-                                           _mm256_set1_epi32(0x7f800000));
-    const __m256i pos = _mm256_cmpgt_epi32(u, _mm256_setzero_si256());
-    const __m256i one = _mm256_and_si256(pos, _mm256_set1_epi32(0x3f800000));
-    return _mm256_or_si256(_mm256_and_si256(u, nan), _mm256_andnot_si256(nan, one));
-}
-RELUKIT_AVX2_FN static inline __m256i grad_v_f64(__m256i u)
-{
-    const __m256i nan =
-        _mm256_cmpgt_epi64(_mm256_and_si256(u, _mm256_set1_epi64x(0x7fffffffffffffffLL)),
-                           _mm256_set1_epi64x(0x7ff0000000000000LL));
-    const __m256i pos = _mm256_cmpgt_epi64(u, _mm256_setzero_si256());
-    const __m256i one = _mm256_and_si256(pos, _mm256_set1_epi64x(0x3ff0000000000000LL));
-    return _mm256_or_si256(_mm256_and_si256(u, nan), _mm256_andnot_si256(nan, one));
-}
-
 #define RELUKIT_LOADV(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define RELUKIT_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 #define RELUKIT_STREAM(p, v) _mm256_stream_si256((__m256i *)(void *)(p), (v))
@@ -197,64 +143,156 @@ RELUKIT_AVX2_FN static inline __m256i grad_v_f64(__m256i u)
     for (; i < n; i++)                                                                           \
         y[i] = ELEM(x[i]);
 
-/* RELUKIT_AVX2_LOOPS(NAME, FT, VOP, ELEM) defines
+/* RELUKIT_AVX2_LOOPS(NAME, FT, VOP, ELEM) defines, as range functions (relukit_range_fn)
  *   NAME_avx2(x, y, n)         y[i] = ELEM(x[i]), cached stores; x == y allowed
  *   NAME_avx2_stream(x, y, n)  the same with non-temporal stores; x != y, y FT-aligned */
 #define RELUKIT_AVX2_LOOPS(NAME, FT, VOP, ELEM)                                                  \
-    RELUKIT_AVX2_FN static void NAME##_avx2(const FT *x, FT *y, size_t n)                        \
+    RELUKIT_AVX2_FN static void NAME##_avx2(const void *xv, void *yv, size_t n)                  \
     {                                                                                            \
+        const FT *x = xv;                                                                        \
+        FT *y = yv;                                                                              \
         RELUKIT_AVX2_BODY(FT, VOP, ELEM, RELUKIT_STOREU)                                         \
     }                                                                                            \
-    RELUKIT_AVX2_FN static void NAME##_avx2_stream(const FT *x, FT *y, size_t n)                 \
+    RELUKIT_AVX2_FN static void NAME##_avx2_stream(const void *xv, void *yv, size_t n)           \
     {                                                                                            \
+        const FT *x = xv;                                                                        \
+        FT *y = yv;                                                                              \
         RELUKIT_AVX2_BODY(FT, VOP, ELEM, RELUKIT_STREAM)                                         \
         _mm_sfence(); /* order the weakly-ordered streaming stores before we return */          \
     }
 
-RELUKIT_AVX2_LOOPS(relu_f32, float, relu_v_f32, relukit_relu_elem_f32)
-RELUKIT_AVX2_LOOPS(relu_f64, double, relu_v_f64, relukit_relu_elem_f64)
-RELUKIT_AVX2_LOOPS(grad_f32, float, grad_v_f32, relukit_relu_grad_elem_f32)
-RELUKIT_AVX2_LOOPS(grad_f64, double, grad_v_f64, relukit_relu_grad_elem_f64)
+RELUKIT_AVX2_LOOPS(relu_f32, float, relukit_relu_v_f32, relukit_relu_elem_f32)
+RELUKIT_AVX2_LOOPS(relu_f64, double, relukit_relu_v_f64, relukit_relu_elem_f64)
+RELUKIT_AVX2_LOOPS(grad_f32, float, relukit_grad_v_f32, relukit_relu_grad_elem_f32)
+RELUKIT_AVX2_LOOPS(grad_f64, double, relukit_grad_v_f64, relukit_relu_grad_elem_f64)
+#endif /* RELUKIT_X86_DISPATCH */
 
-/* The AVX2 path for one array call. Streaming only out of place, when bytes read + written
- * (2 * n * sizeof(FT)) exceed the threshold, and when y is FT-aligned (else the scalar head
- * could never reach a 32-byte boundary). n > T / (2 s) is exactly 2 s n > T, without overflow. */
-#define RELUKIT_AVX2_DISPATCH(VNAME, FT, x, y, n)                                                \
-    do {                                                                                         \
-        if ((x) != (y) && (n) > RELUKIT_LOAD(&nt_threshold) / (2 * sizeof(FT)) &&               \
-            ((uintptr_t)(void *)(y) % sizeof(FT)) == 0) {                                        \
-            RELUKIT_INC(&nt_calls);                                                              \
-            VNAME##_avx2_stream((x), (y), (n));                                                  \
-        } else {                                                                                 \
-            VNAME##_avx2((x), (y), (n));                                                         \
-        }                                                                                        \
-    } while (0)
-#define RELUKIT_TRY_AVX2(VNAME, FT, x, y, n)                                                     \
+/* ---- splitting one call over threads ------------------------------------------------------ */
+
+/* A call is split over threads when it moves at least this many bytes (read + written) and
+ * relukit_set_num_threads allows more than one thread. SWEEP-PLACEHOLDER */
+#define RELUKIT_SPLIT_BYTES ((size_t)1 << 20)
+/* Parts per thread: the threads claim parts one at a time, so a late-waking worker or a
+ * descheduled thread costs at most a part, not half the call. */
+#define RELUKIT_PARTS_PER_THREAD 4
+/* ...but no part under this many bytes of output (a part's fixed cost is a claim, a call and
+ * the vector loop's head and tail) */
+#define RELUKIT_MIN_PART_BYTES ((size_t)64 << 10)
+
+static RELUKIT_ATOMIC(size_t) split_bytes = RELUKIT_SPLIT_BYTES;
+
+size_t relukit__set_split_threshold(size_t bytes)
+{
+    size_t old = RELUKIT_LOAD(&split_bytes);
+    RELUKIT_STORE(&split_bytes, bytes);
+    return old;
+}
+
+/* y[i] = op(x[i]) for i < n over one contiguous range (x == y allowed where the loop says so) */
+typedef void (*relukit_range_fn)(const void *x, void *y, size_t n);
+
+/* One elementwise call cut into parts at 64-byte boundaries of y: part 0 is [0, head + chunk),
+ * part p is [head + p chunk, head + (p+1) chunk) clipped to n, the last part ends at n. head
+ * takes y to a 64-byte boundary (0 if y is not element-aligned), chunk is a multiple of
+ * 64 / esize elements, so no cache line of y is written by two threads and every part's
+ * vector stores start aligned. */
+struct ew_job {
+    relukit_range_fn fn;
+    const unsigned char *x;
+    unsigned char *y;
+    size_t n, esize, head, chunk;
+};
+
+static size_t ew_bound(const struct ew_job *j, size_t p, size_t nparts)
+{
+    if (p == 0)
+        return 0;
+    if (p >= nparts)
+        return j->n;
+    const size_t b = j->head + p * j->chunk;
+    return b < j->n ? b : j->n;
+}
+
+static void ew_part(void *ctx, size_t p, size_t nparts)
+{
+    const struct ew_job *j = ctx;
+    const size_t b = ew_bound(j, p, nparts), e = ew_bound(j, p + 1, nparts);
+    if (e > b)
+        j->fn(j->x + b * j->esize, j->y + b * j->esize, e - b);
+}
+
+/* Run fn over n elements of esize bytes, split over threads when the call is large enough. */
+static void ew_run(relukit_range_fn fn, const void *x, void *y, size_t n, size_t esize)
+{
+    const size_t threads = relukit_get_num_threads();
+    /* n >= T / (2 esize) is 2 n esize >= T without overflow (up to rounding: T / (2 esize) is
+     * exact for the power-of-two thresholds used here) */
+    if (threads <= 1 || n < RELUKIT_LOAD(&split_bytes) / (2 * esize)) {
+        fn(x, y, n);
+        return;
+    }
+    const size_t line = 64 / esize;
+    const uintptr_t ya = (uintptr_t)y;
+    struct ew_job j = {fn, x, y, n, esize, 0, 0};
+    if (ya % esize == 0)
+        j.head = ((64 - (size_t)(ya & 63)) & 63) / esize;
+    if (j.head > n)
+        j.head = n;
+    size_t nparts = threads * RELUKIT_PARTS_PER_THREAD;
+    const size_t max_parts = n * esize / RELUKIT_MIN_PART_BYTES;
+    if (nparts > max_parts)
+        nparts = max_parts > threads ? max_parts : threads;
+    if (nparts > RELUKIT_MAX_PARTS)
+        nparts = RELUKIT_MAX_PARTS;
+    const size_t per = (n - j.head + nparts - 1) / nparts;
+    j.chunk = (per + line - 1) / line * line;
+    if (j.chunk == 0)
+        j.chunk = line;
+    relukit__parallel_for(ew_part, &j, nparts, threads);
+}
+
+/* ---- arrays ------------------------------------------------------------------------------ */
+
+#if RELUKIT_X86_DISPATCH
+/* The AVX2 range function for one call. Streaming only out of place, when bytes read + written
+ * (2 * n * sizeof(FT)) exceed the threshold (decided for the whole call, before any split),
+ * and when y is FT-aligned (else the scalar head could never reach a 32-byte boundary).
+ * n > T / (2 s) is exactly 2 s n > T, without overflow. */
+#define RELUKIT_PICK_AVX2(VNAME, FT, x, y, n, fn)                                                \
     do {                                                                                         \
         if (simd_get() == RELUKIT_SIMD_AVX2) {                                                   \
-            RELUKIT_AVX2_DISPATCH(VNAME, FT, x, y, n);                                           \
-            return RELUKIT_OK;                                                                   \
+            if ((const void *)(x) != (const void *)(y) &&                                        \
+                (n) > RELUKIT_LOAD(&nt_threshold) / (2 * sizeof(FT)) &&                          \
+                ((uintptr_t)(void *)(y) % sizeof(FT)) == 0) {                                    \
+                RELUKIT_INC(&nt_calls);                                                          \
+                fn = VNAME##_avx2_stream;                                                        \
+            } else {                                                                             \
+                fn = VNAME##_avx2;                                                               \
+            }                                                                                    \
         }                                                                                        \
     } while (0)
 #else
-#define RELUKIT_TRY_AVX2(VNAME, FT, x, y, n) ((void)0)
-#endif /* RELUKIT_X86_DISPATCH */
-
-/* ---- arrays ------------------------------------------------------------------------------ */
+#define RELUKIT_PICK_AVX2(VNAME, FT, x, y, n, fn) ((void)0)
+#endif
 
 /* RELUKIT_ARRAY_KERNEL(NAME, VNAME, FT, ELEM) defines
  *   int NAME(const FT *x, size_t x_len, FT *y, size_t y_len)
  * computing y[i] = ELEM(x[i]) for i < x_len. Returns RELUKIT_ESIZE, touching nothing, if
- * y_len != x_len or a buffer with a nonzero length is NULL; length 0 is fine (NULL allowed).
- * VNAME names the AVX2 loops for the same operation. */
+ * y_len != x_len or a buffer with a nonzero length is NULL; length 0 is fine (NULL allowed);
+ * RELUKIT_EOVERLAP, touching nothing, if y overlaps x without being x. VNAME names the AVX2
+ * loops for the same operation. */
 #define RELUKIT_ARRAY_KERNEL(NAME, VNAME, FT, ELEM)                                              \
-    static void NAME##_inplace(FT *y, size_t n)                                                  \
+    static void NAME##_inplace(const void *xv, void *yv, size_t n)                               \
     {                                                                                            \
+        FT *y = yv;                                                                              \
+        (void)xv; /* == yv */                                                                    \
         for (size_t i = 0; i < n; i++)                                                           \
             y[i] = ELEM(y[i]);                                                                   \
     }                                                                                            \
-    static void NAME##_outofplace(const FT *restrict x, FT *restrict y, size_t n)                \
+    static void NAME##_outofplace(const void *xv, void *yv, size_t n)                            \
     {                                                                                            \
+        const FT *restrict x = xv;                                                               \
+        FT *restrict y = yv;                                                                     \
         for (size_t i = 0; i < n; i++)                                                           \
             y[i] = ELEM(x[i]);                                                                   \
     }                                                                                            \
@@ -264,11 +302,11 @@ RELUKIT_AVX2_LOOPS(grad_f64, double, grad_v_f64, relukit_relu_grad_elem_f64)
             return RELUKIT_ESIZE;                                                                \
         if (x_len == 0)                                                                          \
             return RELUKIT_OK;                                                                   \
-        RELUKIT_TRY_AVX2(VNAME, FT, x, y, x_len);                                                \
-        if (x == y)                                                                              \
-            NAME##_inplace(y, x_len);                                                            \
-        else                                                                                     \
-            NAME##_outofplace(x, y, x_len);                                                      \
+        if (x != y && relukit_overlaps(x, x_len * sizeof(FT), y, y_len * sizeof(FT)))           \
+            return RELUKIT_EOVERLAP;                                                             \
+        relukit_range_fn fn = x == y ? NAME##_inplace : NAME##_outofplace;                       \
+        RELUKIT_PICK_AVX2(VNAME, FT, x, y, x_len, fn);                                           \
+        ew_run(fn, x, y, x_len, sizeof(FT));                                                     \
         return RELUKIT_OK;                                                                       \
     }
 

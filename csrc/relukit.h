@@ -12,7 +12,8 @@
  * Array functions take every buffer's length in elements and return RELUKIT_ESIZE, touching
  * nothing, when the lengths do not fit together or a buffer with a nonzero length is NULL
  * (length 0 is fine, NULL allowed). y may be the same buffer as x (in place); any other
- * overlap is undefined. */
+ * overlap of an output with an input returns RELUKIT_EOVERLAP, touching nothing (the caller
+ * can copy the input first). */
 #ifndef RELUKIT_H
 #define RELUKIT_H
 
@@ -26,7 +27,8 @@ extern "C" {
 /* cffi-cdef-begin: cffi_build.py feeds the text up to cffi-cdef-end to ffi.cdef(). */
 enum relukit_status {
     RELUKIT_OK = 0,
-    RELUKIT_ESIZE = 1 /* buffer lengths do not match the stated shape */
+    RELUKIT_ESIZE = 1,   /* buffer lengths do not match the stated shape */
+    RELUKIT_EOVERLAP = 2 /* the output overlaps an input (other than exactly, in place) */
 };
 
 float relukit_relu_f32(float x);
@@ -44,7 +46,8 @@ int relukit_relu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y
 int relukit_relu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
 
 /* Dense layer forward, y = relu(x @ w + b), all row-major and contiguous:
- * x (batch, in), w (in, out), b (out), y (batch, out). y must not overlap the inputs.
+ * x (batch, in), w (in, out), b (out), y (batch, out). y must not overlap the inputs
+ * (RELUKIT_EOVERLAP if it does, checked after the lengths).
  * Requires x_len == batch*in, w_len == in*out, b_len == out, y_len == batch*out
  * (products checked for overflow, RELUKIT_ESIZE on overflow), and no buffer with a nonzero
  * length NULL; batch, in or out may be 0 (in == 0 gives y = relu(b) per row).
@@ -210,6 +213,16 @@ int relukit_tanh_array_f64(const double *x, size_t x_len, double *y, size_t y_le
 int relukit_tanh_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
 int relukit_tanh_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
 /* ---- end of the ReLU family ------------------------------------------------------------ */
+
+/* Threads: array calls that move at least RELUKIT's split threshold of bytes (see relu.c) and
+ * large dense layers are split over this many threads (the caller plus a persistent pool of
+ * n - 1 workers, started on the first large call and re-started in a forked child). n == 0 is
+ * taken as 1, values above 64 as 64; the default is 1 (the Python package sets it to the CPUs
+ * it may use, or RELUKIT_NUM_THREADS). Every function here may be called from several threads
+ * at once: a call that finds the pool busy with another thread's call runs on its own thread.
+ * Results never depend on the thread count (each output element is computed the same way). */
+void relukit_set_num_threads(size_t n);
+size_t relukit_get_num_threads(void);
 
 /* cffi-cdef-end */
 

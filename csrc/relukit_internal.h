@@ -16,6 +16,21 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Relaxed atomics for settings and counters that several threads may touch (plain volatile
+ * where C11 atomics are missing). */
+#if defined(__STDC_NO_ATOMICS__)
+#define RELUKIT_ATOMIC(T) volatile T
+#define RELUKIT_LOAD(p) (*(p))
+#define RELUKIT_STORE(p, v) (*(p) = (v))
+#define RELUKIT_INC(p) ((void)(*(p) += 1u))
+#else
+#include <stdatomic.h>
+#define RELUKIT_ATOMIC(T) _Atomic T
+#define RELUKIT_LOAD(p) atomic_load_explicit((p), memory_order_relaxed)
+#define RELUKIT_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define RELUKIT_INC(p) ((void)atomic_fetch_add_explicit((p), 1u, memory_order_relaxed))
+#endif
+
 /* *r = a * b; returns 0 (and leaves *r alone) if the product overflows size_t. */
 static inline int relukit_mul_size(size_t a, size_t b, size_t *r)
 {
@@ -23,6 +38,14 @@ static inline int relukit_mul_size(size_t a, size_t b, size_t *r)
         return 0;
     *r = a * b;
     return 1;
+}
+
+/* 1 if the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a byte. Compares addresses
+ * as integers (relational operators on pointers into different objects are undefined). */
+static inline int relukit_overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
+{
+    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return a_bytes != 0 && b_bytes != 0 && pa < pb + b_bytes && pb < pa + a_bytes;
 }
 
 /* RELUKIT_FLOAT_OPS stamps out, for one float type FT and the unsigned type UT of its width:
@@ -89,6 +112,71 @@ static inline int relukit_mul_size(size_t a, size_t b, size_t *r)
 RELUKIT_FLOAT_OPS(f32, float, uint32_t, 32, 0x7f800000u, 0x3f800000u)
 RELUKIT_FLOAT_OPS(f64, double, uint64_t, 64, 0x7ff0000000000000u, 0x3ff0000000000000u)
 
+/* ---- AVX2 vector ops (x86-64 with GCC/Clang) -----------------------------------------------
+ *
+ * RELUKIT_X86_DISPATCH is 1 where AVX2 code can be compiled next to baseline code and chosen
+ * at run time (relukit__get_simd); only functions marked RELUKIT_AVX2_FN use AVX2. The ops
+ * below take and return bit patterns (integer instructions only, like the scalar helpers). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RELUKIT_X86_DISPATCH 1
+#include <immintrin.h>
+#define RELUKIT_AVX2_FN __attribute__((target("avx2")))
+
+/* relu: keep x iff sign clear or NaN, else +0.0. As signed integers, the negative NaNs are
+ * exactly the patterns above that of -inf (0xff800000 = -0x800000): so keep iff
+ * (int32)u > (int32)bits(-inf), which also holds for every pattern with the sign clear.
+ * One compare, one and. */
+RELUKIT_AVX2_FN static inline __m256i relukit_relu_v_f32(__m256i u)
+{
+    return _mm256_and_si256(u, _mm256_cmpgt_epi32(u, _mm256_set1_epi32(-0x800000)));
+}
+/* the same for f64: bits(-inf) = 0xfff0000000000000 = -2^52 as int64 */
+RELUKIT_AVX2_FN static inline __m256i relukit_relu_v_f64(__m256i u)
+{
+    return _mm256_and_si256(u, _mm256_cmpgt_epi64(u, _mm256_set1_epi64x(-0x10000000000000LL)));
+}
+/* grad: NaN (|u| > inf bits) -> x; sign clear and u != 0 ((int)u > 0) and not NaN -> 1.0;
+ * else +0.0 */
+RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f32(__m256i u)
+{
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
+                                           _mm256_set1_epi32(0x7f800000));
+    const __m256i pos = _mm256_cmpgt_epi32(u, _mm256_setzero_si256());
+    const __m256i one = _mm256_and_si256(pos, _mm256_set1_epi32(0x3f800000));
+    return _mm256_or_si256(_mm256_and_si256(u, nan), _mm256_andnot_si256(nan, one));
+}
+RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f64(__m256i u)
+{
+    const __m256i nan =
+        _mm256_cmpgt_epi64(_mm256_and_si256(u, _mm256_set1_epi64x(0x7fffffffffffffffLL)),
+                           _mm256_set1_epi64x(0x7ff0000000000000LL));
+    const __m256i pos = _mm256_cmpgt_epi64(u, _mm256_setzero_si256());
+    const __m256i one = _mm256_and_si256(pos, _mm256_set1_epi64x(0x3ff0000000000000LL));
+    return _mm256_or_si256(_mm256_and_si256(u, nan), _mm256_andnot_si256(nan, one));
+}
+#else
+#define RELUKIT_X86_DISPATCH 0
+#endif
+
+/* ---- thread pool (pool.c) ------------------------------------------------------------------
+ *
+ * relukit__parallel_for(fn, ctx, nparts, threads) runs fn(ctx, p, nparts) once for every
+ * p < nparts, on the calling thread and at most threads - 1 pool workers (never more than the
+ * relukit_set_num_threads setting), and returns when all parts are done, with every part's
+ * writes visible to the caller. Parts run in any order, possibly several on one thread, so
+ * they must write disjoint memory. Runs everything on the calling thread when threads <= 1,
+ * nparts <= 1 or > RELUKIT_MAX_PARTS, or when the pool is busy with another thread's call.
+ * Returns the number of threads that took part (1 = it ran serially). A part that uses
+ * non-temporal stores must end with a store fence (the kernels' streaming loops do). */
+#define RELUKIT_MAX_THREADS 64
+#define RELUKIT_MAX_PARTS 4096
+typedef void (*relukit_part_fn)(void *ctx, size_t part, size_t nparts);
+size_t relukit__parallel_for(relukit_part_fn fn, void *ctx, size_t nparts, size_t threads);
+/* Test hooks: how many jobs were handed to the pool (not run serially), and how many parts
+ * pool workers (not callers) have run, since the process started. */
+unsigned long relukit__pool_jobs(void);
+unsigned long relukit__worker_parts(void);
+
 /* ---- test/benchmark hooks (defined in relu.c; exported, but not public API) --------------
  *
  * The array kernels pick a path once, on first use: AVX2 if the CPU (and OS) support it and
@@ -108,5 +196,12 @@ int relukit__get_simd(void);
 size_t relukit__set_nt_threshold(size_t bytes);
 /* How many array calls have taken the streaming path so far. */
 unsigned long relukit__nt_calls(void);
+/* Set the size (bytes read + written) from which an array call is split over threads (when
+ * relukit_set_num_threads allows more than one); SIZE_MAX never splits. Returns the previous
+ * value. */
+size_t relukit__set_split_threshold(size_t bytes);
+/* Set the size (batch * in * out multiply-adds) from which a dense call is split over threads;
+ * SIZE_MAX never splits. Returns the previous value. */
+size_t relukit__set_dense_split(size_t macs);
 
 #endif /* RELUKIT_INTERNAL_H */

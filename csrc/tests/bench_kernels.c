@@ -183,6 +183,37 @@ int main(void)
             free(y);
         }
     }
+    if (have_avx2) {
+        /* the thread split: relu f32, AVX2, 1 thread vs 2 threads (split threshold 0) */
+        static const size_t sweep[] = {4u << 10,  8u << 10,  16u << 10, 32u << 10,
+                                       64u << 10, 128u << 10, 256u << 10, 512u << 10,
+                                       1u << 20,  2u << 20,   4u << 20,  16u << 20, 64u << 20};
+        const size_t default_split = relukit__set_split_threshold(0);
+        printf("\nthread split sweep: relu f32, AVX2 path, default NT rule; GB/s (x2 = 2 threads)\n");
+        printf("%-6s %8s | %9s | %9s %9s %6s | %9s %9s %6s\n", "n", "MiB r+w", "memcpy", "out 1t",
+               "out 2t", "x2/x1", "in 1t", "in 2t", "x2/x1");
+        for (size_t s = 0; s < sizeof sweep / sizeof sweep[0]; s++) {
+            const size_t n = sweep[s], bytes = 2 * n * sizeof(float);
+            float *x = xalloc(n * sizeof *x), *y = xalloc(n * sizeof *y);
+            fill(x, n * sizeof *x);
+            fill(y, n * sizeof *y);
+            const double cpy = bench(K_MEMCPY, x, y, n, bytes);
+            double g[2][2];
+            for (int inplace = 0; inplace < 2; inplace++)
+                for (int t = 0; t < 2; t++) {
+                    relukit_set_num_threads((size_t)t + 1);
+                    g[inplace][t] = bench(K_RELU32, x, inplace ? x : y, n, bytes);
+                }
+            relukit_set_num_threads(1);
+            char nb[32];
+            printf("%-6s %8.2f | %9.1f | %9.1f %9.1f %5.2fx | %9.1f %9.1f %5.2fx\n",
+                   fmt_n(n, nb, sizeof nb), (double)bytes / (1 << 20), cpy, g[0][0], g[0][1],
+                   g[0][1] / g[0][0], g[1][0], g[1][1], g[1][1] / g[1][0]);
+            free(x);
+            free(y);
+        }
+        relukit__set_split_threshold(default_split);
+    }
     {
         /* dense forward, batch 1 (and 64), f32: portable vs AVX2 build of the row loop */
         static const size_t shapes[][3] = {{1, 3, 2}, {1, 256, 256}, {1, 1024, 1024},

@@ -18,6 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if !defined(_WIN32)
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#define HAVE_PTHREADS 1
+#else
+#define HAVE_PTHREADS 0
+#endif
+
 #include "../relukit.h"
 #include "../relukit_internal.h"
 
@@ -493,6 +503,9 @@ ARRAY_TESTS(f64, double, uint64_t, bits64, f64_of, cases64, N_CASES64)
         static const size_t shapes[][3] = {                                                      \
             {1, 3, 2}, {1, 1, 1}, {2, 1, 5}, {4, 5, 7}, {3, 17, 33}, {2, 64, 9}, {1, 8, 16},     \
             {5, 0, 3}, {0, 4, 3}, {3, 4, 0}, {0, 0, 0}, {7, 100, 31}, {2, 257, 1}, {16, 33, 17}, \
+            /* the AVX2 blocks: 64-column row blocks, 4-row blocks, k groups of 8 and tails */  \
+            {1, 9, 200}, {1, 16, 64}, {1, 17, 129}, {4, 8, 16}, {5, 23, 77}, {9, 3, 130},        \
+            {2, 40, 256}, {1, 784, 256},                                                         \
         };                                                                                       \
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {                          \
             const size_t batch = shapes[s][0], in = shapes[s][1], out = shapes[s][2];            \
@@ -868,6 +881,367 @@ static void test_nt_thresholds(void)
     (void)relukit__set_simd(-1);
 }
 
+/* ---- overlap: an output overlapping an input (other than exactly) is refused --------------- */
+
+static void test_overlap(void)
+{
+    float buf[200], save[200];
+    fill_f32(buf, 200);
+    memcpy(save, buf, sizeof buf);
+    const arrfn_f32 arr[2] = {relukit_relu_array_f32, relukit_relu_grad_array_f32};
+    for (int op = 0; op < 2; op++) {
+        /* partial overlaps, either direction, by one element or by all but one */
+        static const size_t shifts[][2] = {{0, 1}, {1, 0}, {0, 49}, {49, 0}, {10, 30}};
+        for (size_t i = 0; i < sizeof shifts / sizeof shifts[0]; i++) {
+            const int rc = arr[op](buf + shifts[i][0], 50, buf + shifts[i][1], 50);
+            CHECK(rc == RELUKIT_EOVERLAP && memcmp(buf, save, sizeof buf) == 0,
+                  "op %d x=+%zu y=+%zu n=50: rc=%d (want EOVERLAP), buffer %s", op,
+                  shifts[i][0], shifts[i][1], rc,
+                  memcmp(buf, save, sizeof buf) ? "modified" : "intact");
+        }
+        /* adjacent ranges do not overlap; x == y is in place */
+        CHECK(arr[op](buf, 50, buf + 50, 50) == RELUKIT_OK, "op %d adjacent after", op);
+        CHECK(arr[op](buf + 100, 50, buf + 50, 50) == RELUKIT_OK, "op %d adjacent before", op);
+        CHECK(arr[op](buf + 150, 50, buf + 150, 50) == RELUKIT_OK, "op %d in place", op);
+        memcpy(buf, save, sizeof buf);
+    }
+    {
+        double d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        CHECK(relukit_relu_array_f64(d, 4, d + 2, 4) == RELUKIT_EOVERLAP && d[2] == 3,
+              "f64 partial overlap");
+        CHECK(relukit_relu_grad_array_f64(d + 2, 4, d, 4) == RELUKIT_EOVERLAP && d[0] == 1,
+              "f64 grad partial overlap");
+    }
+    /* dense: y may not overlap x, w or b (checked after the lengths) */
+    {
+        float m[64];
+        for (size_t i = 0; i < 64; i++)
+            m[i] = (float)i;
+        memcpy(save, m, sizeof m);
+        /* x = m[0..6), w = m[6..12), b = m[12..14), y 4 floats (batch 2, in 3, out 2) */
+        const size_t y_at[] = {3, 8, 12, 13};
+        for (size_t i = 0; i < sizeof y_at / sizeof y_at[0]; i++) {
+            const int rc = relukit_dense_forward_f32(m, 6, m + 6, 6, m + 12, 2, m + y_at[i], 4,
+                                                     2, 3, 2);
+            CHECK(rc == RELUKIT_EOVERLAP && memcmp(m, save, sizeof m) == 0,
+                  "dense y at %zu overlapping the inputs: rc=%d", y_at[i], rc);
+        }
+        CHECK(relukit_dense_forward_f32(m, 6, m + 6, 6, m + 12, 2, m + 14, 4, 2, 3, 2) ==
+                  RELUKIT_OK,
+              "dense y adjacent to the inputs");
+        CHECK(relukit_dense_forward_f32(m, 6, m + 6, 6, m + 12, 2, m + 13, 5, 2, 3, 2) ==
+                  RELUKIT_ESIZE,
+              "dense: lengths are checked before overlap");
+        double dm[16] = {0};
+        CHECK(relukit_dense_forward_f64(dm, 2, dm + 2, 2, dm + 4, 1, dm + 1, 1, 1, 2, 1) ==
+                  RELUKIT_EOVERLAP,
+              "dense f64 y overlapping x");
+    }
+}
+
+/* ---- threads: the pool and the split of large calls -------------------------------------- */
+
+#define DEFAULT_SPLIT_BYTES ((size_t)1 << 20) /* the value documented in relu.c */
+
+#if HAVE_PTHREADS
+struct part_counts {
+    size_t nparts;
+    pthread_mutex_t lock;
+    unsigned hits[5000];
+    int bad_nparts;
+};
+
+static void count_part(void *ctx, size_t part, size_t nparts)
+{
+    struct part_counts *c = ctx;
+    pthread_mutex_lock(&c->lock);
+    if (part < 5000)
+        c->hits[part]++;
+    if (nparts != c->nparts)
+        c->bad_nparts = 1;
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* every part runs exactly once, whatever the thread count and part count */
+static void test_parallel_for(void)
+{
+    static struct part_counts c;
+    static const size_t part_counts[] = {0, 1, 2, 3, 7, 64, 4096, 4097};
+    pthread_mutex_init(&c.lock, NULL);
+    for (size_t threads = 1; threads <= 4; threads++) {
+        relukit_set_num_threads(threads);
+        CHECK(relukit_get_num_threads() == threads, "set_num_threads(%zu): get gives %zu",
+              threads, relukit_get_num_threads());
+        for (size_t i = 0; i < sizeof part_counts / sizeof part_counts[0]; i++) {
+            const size_t nparts = part_counts[i];
+            memset(c.hits, 0, sizeof c.hits);
+            c.nparts = nparts;
+            c.bad_nparts = 0;
+            const unsigned long jobs = relukit__pool_jobs();
+            const size_t used = relukit__parallel_for(count_part, &c, nparts, threads);
+            size_t wrong = 0;
+            for (size_t p = 0; p < 5000; p++)
+                wrong += c.hits[p] != (p < nparts ? 1u : 0u);
+            const int pooled = threads > 1 && nparts > 1 && nparts <= RELUKIT_MAX_PARTS;
+            CHECK(wrong == 0 && !c.bad_nparts && (relukit__pool_jobs() - jobs == (pooled ? 1u : 0u)) &&
+                      used >= 1 && used <= threads,
+                  "parallel_for threads=%zu nparts=%zu: %zu parts not run exactly once, "
+                  "nparts %s, pooled %lu (want %d), used %zu",
+                  threads, nparts, wrong, c.bad_nparts ? "wrong" : "ok",
+                  relukit__pool_jobs() - jobs, pooled, used);
+        }
+    }
+    /* the setting is clamped to [1, RELUKIT_MAX_THREADS] */
+    relukit_set_num_threads(0);
+    CHECK(relukit_get_num_threads() == 1, "set_num_threads(0) gives %zu", relukit_get_num_threads());
+    relukit_set_num_threads(SIZE_MAX);
+    CHECK(relukit_get_num_threads() == RELUKIT_MAX_THREADS, "set_num_threads(SIZE_MAX) gives %zu",
+          relukit_get_num_threads());
+    relukit_set_num_threads(1);
+    pthread_mutex_destroy(&c.lock);
+}
+
+/* SPLIT_TESTS(SFX, FT, BITS_FN): test_split_SFX(mode, split_bytes, threads) runs both ops,
+ * in place and out of place, at lengths around the split point and y offsets that move the
+ * 64-byte chunk edges, and checks every element against the scalar kernel, the bytes around
+ * y, and that the call went to the pool exactly when it should. */
+#define SPLIT_TESTS(SFX, FT, BITS_FN, OF_FN)                                                     \
+    static void test_split_##SFX(const char *mode, size_t split, size_t threads,                 \
+                                 size_t max_off, size_t n_deltas)                                \
+    {                                                                                            \
+        const size_t lanes = 32 / sizeof(FT), n_split = split / (2 * sizeof(FT));                \
+        const size_t deltas[] = {0, 1, 2, lanes - 1, lanes, lanes + 1, 4 * lanes + 3};           \
+        const size_t cap = n_split + 4 * lanes + 3 + max_off + 2 * GUARD;                        \
+        FT *x = aligned_alloc(64, (cap * sizeof(FT) + 63) / 64 * 64);                            \
+        FT *y = aligned_alloc(64, (cap * sizeof(FT) + 63) / 64 * 64);                            \
+        FT *want = malloc(cap * sizeof(FT));                                                     \
+        if (!x || !y || !want) {                                                                 \
+            CHECK(0, "malloc");                                                                  \
+            free(x), free(y), free(want);                                                        \
+            return;                                                                              \
+        }                                                                                        \
+        const arrfn_##SFX arr[2] = {relukit_relu_array_##SFX, relukit_relu_grad_array_##SFX};    \
+        const scalfn_##SFX scal[2] = {relukit_relu_##SFX, relukit_relu_grad_##SFX};              \
+        const FT sentinel = OF_FN((uint32_t)0x7fa5a5a5u); /* a NaN no kernel produces here */   \
+        relukit_set_num_threads(threads);                                                        \
+        relukit__set_split_threshold(split);                                                     \
+        fill_##SFX(x, cap);                                                                      \
+        for (int op = 0; op < 2; op++)                                                           \
+            for (size_t d = 0; d < 2 * n_deltas && d < 2 * (sizeof deltas / sizeof deltas[0]);  \
+                 d++) {                                                                          \
+                const size_t delta = deltas[d / 2];                                              \
+                if (d % 2 == 0 && delta > n_split)                                               \
+                    continue;                                                                    \
+                const size_t n = d % 2 ? n_split + delta : n_split - delta; /* below, above */   \
+                for (size_t i = 0; i < n; i++)                                                   \
+                    want[i] = scal[op](x[i]);                                                    \
+                for (size_t off = 0; off <= max_off; off++)                                      \
+                    for (int inplace = 0; inplace < 2; inplace++) {                              \
+                        FT *out = y + GUARD + off;                                               \
+                        for (size_t i = 0; i < cap; i++)                                         \
+                            y[i] = sentinel;                                                     \
+                        if (inplace)                                                             \
+                            memcpy(out, x, n * sizeof(FT));                                      \
+                        const unsigned long jobs = relukit__pool_jobs();                         \
+                        const int rc = arr[op](inplace ? out : x, n, out, n);                    \
+                        const unsigned long pooled = relukit__pool_jobs() - jobs;                \
+                        size_t bad = 0, guard_bad = 0;                                           \
+                        for (size_t i = 0; i < n; i++)                                           \
+                            bad += BITS_FN(out[i]) != BITS_FN(want[i]);                          \
+                        for (size_t i = 0; i < cap; i++)                                         \
+                            if ((i < GUARD + off || i >= GUARD + off + n) &&                     \
+                                BITS_FN(y[i]) != BITS_FN(sentinel))                              \
+                                guard_bad++;                                                     \
+                        const unsigned long want_pooled = threads > 1 && n >= n_split ? 1 : 0;   \
+                        CHECK(rc == RELUKIT_OK && bad == 0 && guard_bad == 0 &&                  \
+                                  pooled == want_pooled,                                         \
+                              "[%s] split " #SFX " op=%d threads=%zu split=%zu n=%zu "           \
+                              "y_off=%zu inplace=%d: rc=%d, %zu wrong, %zu outside y written, "  \
+                              "pooled %lu (want %lu)",                                           \
+                              mode, op, threads, split, n, off, inplace, rc, bad, guard_bad,     \
+                              pooled, want_pooled);                                              \
+                    }                                                                            \
+            }                                                                                    \
+        relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);                                       \
+        relukit_set_num_threads(1);                                                              \
+        free(x), free(y), free(want);                                                            \
+    }
+SPLIT_TESTS(f32, float, bits32, f32_of)
+SPLIT_TESTS(f64, double, bits64, (double)f32_of)
+
+/* the thread split on every path: portable, AVX2, AVX2 streaming every out-of-place call */
+static void test_split_paths(void)
+{
+    const size_t old = relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);
+    CHECK(old == DEFAULT_SPLIT_BYTES, "default split threshold %zu, want %zu", old,
+          DEFAULT_SPLIT_BYTES);
+    static const struct {
+        const char *name;
+        int simd;
+        size_t nt;
+    } modes[] = {{"portable", RELUKIT_SIMD_PORTABLE, DEFAULT_NT_THRESHOLD},
+                 {"avx2", RELUKIT_SIMD_AVX2, SIZE_MAX},
+                 {"avx2+stream", RELUKIT_SIMD_AVX2, 0}};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        if (relukit__set_simd(modes[m].simd) != modes[m].simd)
+            continue; /* no AVX2 here: noted by the contract tests */
+        relukit__set_nt_threshold(modes[m].nt);
+        for (size_t threads = 1; threads <= 3; threads++) {
+            /* a small threshold: many chunk edges on small arrays, every y offset */
+            test_split_f32(modes[m].name, 1024, threads, 16, 7);
+            test_split_f64(modes[m].name, 1024, threads, 8, 7);
+            test_split_f32(modes[m].name, 40000, threads, 16, 7);
+            /* the real threshold, and (2 threads) an array big enough for many parts each */
+            test_split_f32(modes[m].name, DEFAULT_SPLIT_BYTES, threads, 1, 7);
+            test_split_f64(modes[m].name, DEFAULT_SPLIT_BYTES, threads, 1, 2);
+            if (threads == 2)
+                test_split_f32(modes[m].name, (size_t)8 << 20, threads, 0, 2);
+        }
+    }
+    relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+    (void)relukit__set_simd(-1);
+}
+
+/* dense over threads: column parts (wide layers) and row parts (narrow ones) give the same
+ * bits as one thread (the same-order recomputation check of test_dense_random_*) */
+static void test_dense_split(void)
+{
+    const size_t old = relukit__set_dense_split(0);
+    for (int simd = 0; simd < 2; simd++) {
+        if (relukit__set_simd(simd ? RELUKIT_SIMD_AVX2 : RELUKIT_SIMD_PORTABLE) !=
+            (simd ? RELUKIT_SIMD_AVX2 : RELUKIT_SIMD_PORTABLE))
+            continue;
+        for (size_t threads = 2; threads <= 3; threads++) {
+            relukit_set_num_threads(threads);
+            const unsigned long jobs = relukit__pool_jobs();
+            const unsigned long fails_before = n_fail;
+            test_dense_random_f32();
+            test_dense_random_f64();
+            CHECK(relukit__pool_jobs() > jobs, "dense with %zu threads never used the pool",
+                  threads);
+            if (n_fail != fails_before)
+                printf("  (the dense failures above are with %zu threads, simd %d)\n", threads,
+                       simd);
+        }
+    }
+    relukit_set_num_threads(1);
+    relukit__set_dense_split(old);
+    (void)relukit__set_simd(-1);
+}
+
+/* several callers at once (the pool takes one job at a time; the others run on their own
+ * thread), while another thread changes the setting */
+#define N_CALLERS 4
+struct caller {
+    float *x, *y;
+    size_t n;
+    int bad;
+};
+
+static void *caller_main(void *arg)
+{
+    struct caller *c = arg;
+    for (int rep = 0; rep < 40; rep++) {
+        const int op = rep % 2;
+        const int rc = op ? relukit_relu_grad_array_f32(c->x, c->n, c->y, c->n)
+                          : relukit_relu_array_f32(c->x, c->n, c->y, c->n);
+        for (size_t i = 0; i < c->n; i++) {
+            const float want = op ? relukit_relu_grad_f32(c->x[i]) : relukit_relu_f32(c->x[i]);
+            if (rc != RELUKIT_OK || bits32(c->y[i]) != bits32(want)) {
+                c->bad = 1;
+                break;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void *setting_main(void *arg)
+{
+    _Atomic int *stop = arg;
+    for (size_t i = 0; !atomic_load(stop); i++)
+        relukit_set_num_threads(1 + i % 3);
+    return NULL;
+}
+
+static void test_concurrent_callers(void)
+{
+    struct caller c[N_CALLERS];
+    pthread_t t[N_CALLERS], setter;
+    _Atomic int stop = 0;
+    relukit__set_split_threshold(4096);
+    relukit_set_num_threads(2);
+    for (size_t i = 0; i < N_CALLERS; i++) {
+        c[i].n = 20000 + 17 * i;
+        c[i].x = malloc(c[i].n * sizeof(float));
+        c[i].y = malloc(c[i].n * sizeof(float));
+        c[i].bad = c[i].x == NULL || c[i].y == NULL;
+        if (!c[i].bad)
+            fill_f32(c[i].x, c[i].n);
+    }
+    const int setter_ok = pthread_create(&setter, NULL, setting_main, &stop) == 0;
+    for (size_t i = 0; i < N_CALLERS; i++)
+        if (!c[i].bad && pthread_create(&t[i], NULL, caller_main, &c[i]) != 0)
+            c[i].bad = 2;
+    for (size_t i = 0; i < N_CALLERS; i++)
+        if (c[i].bad != 2 && c[i].x && c[i].y)
+            pthread_join(t[i], NULL);
+    atomic_store(&stop, 1);
+    if (setter_ok)
+        pthread_join(setter, NULL);
+    for (size_t i = 0; i < N_CALLERS; i++) {
+        CHECK(c[i].bad == 0, "concurrent caller %zu: wrong result or no thread (%d)", i,
+              c[i].bad);
+        free(c[i].x), free(c[i].y);
+    }
+    relukit_set_num_threads(1);
+    relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);
+}
+
+/* a child forked after the pool ran starts its own workers and gets the same answers */
+static void test_fork(void)
+{
+    const size_t n = 300000;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    if (!x || !y) {
+        CHECK(0, "malloc");
+        free(x), free(y);
+        return;
+    }
+    fill_f32(x, n);
+    relukit_set_num_threads(2);
+    (void)relukit_relu_array_f32(x, n, y, n); /* the pool is up */
+    fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        alarm(30); /* a hang kills the child: the parent sees a failure, not a stuck test */
+        const unsigned long jobs = relukit__pool_jobs();
+        int ok = relukit_relu_array_f32(x, n, y, n) == RELUKIT_OK && relukit__pool_jobs() > jobs;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = bits32(y[i]) == bits32(relukit_relu_f32(x[i]));
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    const int waited = pid > 0 && waitpid(pid, &status, 0) == pid;
+    CHECK(waited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "forked child: fork %s, status %d (exited %d, code %d)", pid > 0 ? "ok" : "failed",
+          status, WIFEXITED(status), WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    relukit_set_num_threads(1);
+    free(x), free(y);
+}
+
+static void test_threads(void)
+{
+    test_parallel_for();
+    test_split_paths();
+    test_dense_split();
+    test_concurrent_callers();
+    test_fork();
+}
+#else
+static void test_threads(void) { printf("note: no pthreads, thread tests skipped\n"); }
+#endif /* HAVE_PTHREADS */
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void run_contract_tests(const char *mode)
@@ -936,6 +1310,8 @@ int main(void)
     test_i64();
     test_esize_f32();
     test_esize_f64();
+    test_overlap();
+    test_threads();
 
 #if HAVE_MXCSR
     /* The ReLU kernels decide on bit patterns: flush-to-zero and denormals-are-zero must not

@@ -1,0 +1,451 @@
+"""The C backend's own paths: the fast paths, their fall-backs, the thread pool, the dense cache.
+
+The fast paths (``relu_fast``, ``relu_grad_fast``, ``dense_fast`` in relukit/backends/c.py) must
+give the conformance references' bits for everything they take, and return NotImplemented
+(never raise) for everything else, so that the facade's validated path raises its usual errors.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import relukit
+from conftest import DTYPES, backend_module, bits
+from relukit import _validate
+from relukit.conformance import edge_values, random_values, ref_relu, ref_relu_grad, same_bits
+
+C = backend_module("c")
+OPS = [
+    ("relu", relukit.relu, C.relu_fast, ref_relu),
+    ("relu_grad", relukit.relu_grad, C.relu_grad_fast, ref_relu_grad),
+]
+OP_IDS = [op[0] for op in OPS]
+#: Arrays moving at least this many bytes (read + written) are split over threads (relu.c).
+SPLIT_BYTES = 1 << 20
+#: Lengths around the vector widths, the copy route's limit and the split threshold.
+LENGTHS = (
+    0,
+    1,
+    2,
+    3,
+    7,
+    8,
+    9,
+    15,
+    16,
+    17,
+    31,
+    32,
+    33,
+    64,
+    65,
+    1000,
+    1023,
+    1024,
+    1025,
+    2047,
+    2048,
+    2049,
+    4095,
+    4096,
+    4097,
+)
+
+
+@pytest.fixture(autouse=True)
+def _threads_back():
+    yield
+    relukit.set_num_threads(None)
+
+
+def values(dtype: np.dtype, n: int, seed: int = 0) -> np.ndarray:
+    """Edge values first, then random bit patterns: n values of dtype."""
+    rng = np.random.default_rng(seed + n)
+    v = np.concatenate([edge_values(dtype), random_values(dtype, n, rng)])[:n]
+    return np.ascontiguousarray(v)
+
+
+def split_lengths(dtype: np.dtype) -> list[int]:
+    n = SPLIT_BYTES // (2 * np.dtype(dtype).itemsize)
+    lanes = 32 // np.dtype(dtype).itemsize
+    return [n - lanes - 1, n - 1, n, n + 1, n + lanes, n + 4 * lanes + 3]
+
+
+# --- the fast paths give the references' bits ---------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(("name", "facade", "fast", "ref"), OPS, ids=OP_IDS)
+@pytest.mark.parametrize("n", LENGTHS)
+def test_fast_path_matches_reference(name, facade, fast, ref, dtype, n):
+    x = values(dtype, n)
+    want = ref(x)
+    got = fast(x, None)  # out of place: the copy route or the two-buffer route, by size
+    assert same_bits(got, want) and got is not x
+    assert same_bits(x, values(dtype, n)), "input modified"
+    out = np.full_like(x, 7)
+    assert fast(x, out) is out and same_bits(out, want)
+    inplace = x.copy()
+    assert fast(inplace, inplace) is inplace and same_bits(inplace, want)
+    assert same_bits(facade(x, backend="c"), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(("name", "facade", "fast", "ref"), OPS, ids=OP_IDS)
+@pytest.mark.parametrize("offset", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("n", [5, 33, 1000, 3001])
+def test_fast_path_unaligned(name, facade, fast, ref, dtype, offset, n):
+    """Starts off any vector boundary, for x and out independently."""
+    x_buf, y_buf = np.zeros(n + 8, dtype), np.zeros(n + 8, dtype)
+    x = x_buf[offset : offset + n]
+    x[...] = values(dtype, n)
+    out = y_buf[(offset * 3) % 8 : (offset * 3) % 8 + n]
+    assert fast(x, out) is out
+    assert same_bits(out, ref(x))
+    assert same_bits(fast(x, None), ref(x))
+    assert fast(x, x) is x and same_bits(x, ref(values(dtype, n)))
+
+
+@pytest.mark.parametrize(("name", "facade", "fast", "ref"), OPS, ids=OP_IDS)
+@pytest.mark.parametrize("shape", [(), (1,), (3, 4), (2, 3, 5), (0, 3), (40, 60)])
+def test_fast_path_shapes(name, facade, fast, ref, shape):
+    x = values(np.float32, int(np.prod(shape))).reshape(shape)
+    got = fast(x, None)
+    assert got.shape == shape and same_bits(got, ref(x))
+    out = np.empty(shape, np.float32)
+    assert fast(x, out) is out and same_bits(out, ref(x))
+
+
+@pytest.mark.parametrize(("name", "facade", "fast", "ref"), OPS, ids=OP_IDS)
+def test_fast_path_small_strided_input_is_copied(name, facade, fast, ref):
+    """Out of place, a small non-contiguous input goes through the copy route."""
+    base = values(np.float64, 40)
+    x = base[::3]
+    got = fast(x, None)
+    assert same_bits(got, ref(x)) and got.flags.c_contiguous
+
+
+def test_python_float_fast_path():
+    for x in edge_values(np.float64).tolist():
+        for fast, ref in ((C.relu_fast, ref_relu), (C.relu_grad_fast, ref_relu_grad)):
+            got = fast(x, None)
+            assert type(got) is float
+            want = ref(np.array([x]))[0]
+            assert np.array([got]).view(np.uint64)[0] == np.array([want]).view(np.uint64)[0]
+
+
+# --- everything else: NotImplemented from the fast path, the validated path's errors --------
+
+
+class Sub(np.ndarray):
+    pass
+
+
+def _matrix(a: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.asmatrix(a)
+
+
+def _fallback_cases() -> list[tuple[str, object, object]]:
+    x = values(np.float32, 64)
+    f_order = np.asfortranarray(values(np.float32, 64 * 64).reshape(64, 64))
+    buf = values(np.float32, 200)
+    readonly = np.zeros(64, np.float32)
+    readonly.flags.writeable = False
+    ro_x = x.copy()
+    ro_x.flags.writeable = False
+    return [
+        ("list", [1.0, -2.0, 3.0], None),
+        ("tuple", (1.0, -2.0), None),
+        ("int", 3, None),
+        ("bool", True, None),
+        ("numpy scalar", np.float32(-2.0), None),
+        ("python float with out", 2.0, np.zeros(1)),
+        ("subclass", x.view(Sub), None),
+        ("subclass out", x, np.zeros(64, np.float32).view(Sub)),
+        ("matrix", _matrix(x.reshape(8, 8)), None),
+        ("large strided", values(np.float32, 20000)[::2], None),
+        ("large fortran order", f_order, None),
+        ("strided out", x, np.zeros(128, np.float32)[::2]),
+        ("strided in, out given", values(np.float32, 128)[::2], np.zeros(64, np.float32)),
+        ("fortran out", f_order, np.zeros((64, 64), np.float32, order="F")),
+        ("overlap out after x", buf[:100], buf[1:101]),
+        ("overlap out before x", buf[1:101], buf[:100]),
+        ("read-only out", x, readonly),
+        ("read-only in place", ro_x, ro_x),
+        ("out of another dtype", x, np.zeros(64, np.float64)),
+        ("out of another shape", x, np.zeros((8, 8), np.float32)),
+        ("out of another length", x, np.zeros(63, np.float32)),
+        ("out is a list", x, [0.0] * 64),
+        ("float16", np.zeros(8, np.float16), None),
+        ("int array", np.arange(8), None),
+        ("bool array", np.zeros(8, bool), None),
+        ("big-endian", np.zeros(8, ">f4"), None),
+        ("complex", np.zeros(8, complex), None),
+        ("object", np.array([1.0, None]), None),
+        ("None", None, None),
+        ("string", "1.0", None),
+        ("masked", np.ma.masked_array([1.0, -1.0], mask=[0, 1]), None),
+    ]
+
+
+def _outcome(func, x, out, backend):
+    """("ok", result bits) or ("raise", exception type, message)."""
+    try:
+        res = func(x, out=out, backend=backend)
+    except Exception as exc:  # the outcome is what we compare
+        return ("raise", type(exc), str(exc))
+    arr = np.asarray(res)
+    return ("ok", arr.dtype, arr.shape, bits(arr).tobytes())
+
+
+@pytest.mark.parametrize(("name", "facade", "fast", "ref"), OPS, ids=OP_IDS)
+@pytest.mark.parametrize(("case", "x", "out"), _fallback_cases(), ids=lambda v: str(v)[:30])
+def test_fallback_is_not_implemented_and_validated_path_decides(
+    name, facade, fast, ref, case, x, out
+):
+    """The fast path declines (never raises) and the facade gives what the python backend gives:
+    the same exception type and message from _validate, or the same result bits."""
+    before = None if out is None or not isinstance(out, np.ndarray) else out.copy()
+    assert fast(x, out) is NotImplemented, case
+    if before is not None:
+        assert np.array_equal(bits(out), bits(before)), f"{case}: out written before declining"
+    c_out = out.copy() if isinstance(out, np.ndarray) and out is not x else out
+    py_out = out.copy() if isinstance(out, np.ndarray) and out is not x else out
+    if out is x and isinstance(x, np.ndarray):
+        c_x, py_x = x.copy(), x.copy()
+        c_x.flags.writeable = py_x.flags.writeable = x.flags.writeable
+        c_out, py_out = c_x, py_x
+    else:
+        c_x = py_x = x
+    if "overlap" in case:  # out is a view of x's buffer: rebuild both per backend
+        c_buf, py_buf = x.base.copy(), x.base.copy()
+        lo_x = (x.__array_interface__["data"][0] - x.base.__array_interface__["data"][0]) // 4
+        lo_o = (out.__array_interface__["data"][0] - x.base.__array_interface__["data"][0]) // 4
+        c_x, c_out = c_buf[lo_x : lo_x + 100], c_buf[lo_o : lo_o + 100]
+        py_x, py_out = py_buf[lo_x : lo_x + 100], py_buf[lo_o : lo_o + 100]
+    got = _outcome(facade, c_x, c_out, "c")
+    want = _outcome(facade, py_x, py_out, "python")
+    assert got == want, case
+    if "overlap" in case:  # the answer is as if x had been read before any write
+        assert same_bits(c_out, ref(x.copy()))
+
+
+def test_fallback_messages_come_from_validate():
+    x = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="read-only") as info:
+        out = np.zeros(4, np.float32)
+        out.flags.writeable = False
+        relukit.relu(x, out=out, backend="c")
+    with pytest.raises(ValueError) as direct:
+        _validate.array_and_out(x, out)
+    assert str(info.value) == str(direct.value)
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+
+def test_set_num_threads_reaches_c():
+    for n in (1, 3, 2):
+        relukit.set_num_threads(n)
+        assert C.get_num_threads() == n
+    relukit.set_num_threads(None)
+    assert C.get_num_threads() == relukit.get_num_threads()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(("name", "facade", "fast", "ref"), OPS, ids=OP_IDS)
+def test_one_and_two_threads_give_the_same_bits(name, facade, fast, ref, dtype):
+    for n in split_lengths(dtype):
+        x = values(dtype, n, seed=1)
+        want = ref(x)
+        results = []
+        for threads in (1, 2, 3):
+            relukit.set_num_threads(threads)
+            out = np.empty_like(x)
+            results += [facade(x, backend="c"), facade(x, out=out, backend="c")]
+            inplace = x.copy()
+            results.append(facade(inplace, out=inplace, backend="c"))
+        for r in results:
+            assert same_bits(r, want), (n, name)
+
+
+def test_huge_array_streams_and_splits():
+    """Past the non-temporal threshold (16 MiB read + written) and split over threads."""
+    x = values(np.float32, 5_000_003, seed=2)
+    relukit.set_num_threads(2)
+    assert same_bits(relukit.relu(x, backend="c"), ref_relu(x))
+    assert same_bits(relukit.relu_grad(x[1:], backend="c"), ref_relu_grad(x[1:]))
+
+
+def test_concurrent_python_threads():
+    """Several Python threads in C at once (cffi releases the GIL): each gets its own answer."""
+    relukit.set_num_threads(2)
+    arrays = [values(np.float32, 300_000 + 7 * i, seed=i) for i in range(6)]
+    layer = relukit.Dense(784, 256, seed=3)
+    xs = values(np.float32, 784 * 4, seed=9).clip(-10, 10).reshape(4, 784)
+    xs = np.nan_to_num(xs, posinf=1.0, neginf=-1.0)
+    dense_want = layer.forward(xs, backend="numpy")
+
+    def work(i: int) -> bool:
+        ok = True
+        for rep in range(5):
+            x = arrays[(i + rep) % len(arrays)]
+            ok &= same_bits(relukit.relu(x, backend="c"), ref_relu(x))
+            ok &= same_bits(relukit.relu_grad(x, backend="c"), ref_relu_grad(x))
+            got = layer.forward(xs, backend="c")
+            ok &= bool(np.allclose(got, dense_want, rtol=1e-4, atol=1e-4))
+        return ok
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(work, range(8)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_fork_after_the_pool_ran():
+    """A child forked after the pool ran (multiprocessing's default on Linux) starts its own
+    workers; it neither hangs nor gets wrong answers."""
+    relukit.set_num_threads(2)
+    x = values(np.float32, 1_000_000, seed=4)
+    want = ref_relu(x)
+    assert same_bits(relukit.relu(x, backend="c"), want)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        signal.alarm(60)
+        ok = same_bits(relukit.relu(x, backend="c"), want)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+# --- dense ------------------------------------------------------------------------------------
+
+
+def _dense_ok(layer: relukit.Dense, x: np.ndarray, got: np.ndarray) -> bool:
+    from relukit.conformance import dense_reference, dense_tolerance
+
+    w, b = layer.weights, layer.biases
+    x = np.asarray(x, layer.dtype)
+    x2 = x if x.ndim == 2 else x.reshape(1, layer.in_features)
+    ref = dense_reference(x2, w, b).reshape(got.shape)
+    tol = dense_tolerance(x2, w, b, layer.dtype).reshape(got.shape)
+    return got.dtype == layer.dtype and bool(np.all(np.abs(got - ref) <= tol))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(
+    ("n_in", "n_out", "batch"),
+    [
+        (3, 2, None),
+        (3, 2, 1),
+        (3, 2, 5),
+        (784, 256, None),
+        (784, 256, 3),
+        (17, 129, 9),
+        (0, 4, 2),
+        (4, 0, 2),
+        (5, 3, 0),
+    ],
+)
+def test_dense_fast_path(dtype, n_in, n_out, batch):
+    layer = relukit.Dense(n_in, n_out, dtype=dtype, seed=1)
+    layer.biases = np.linspace(-0.5, 0.5, n_out)
+    shape = (n_in,) if batch is None else (batch, n_in)
+    x = np.random.default_rng(2).standard_normal(shape).astype(dtype)
+    got = C.dense_fast(x, layer.weights, layer.biases)
+    assert got is not NotImplemented and got.shape == (*shape[:-1], n_out)
+    assert _dense_ok(layer, x, got)
+    slow = np.empty((1 if batch is None else batch, n_out), dtype)
+    C.dense_forward(x.reshape(slow.shape[0], n_in), layer.weights, layer.biases, slow)
+    assert same_bits(got.reshape(slow.shape), slow), "fast and validated C paths differ"
+    assert same_bits(layer.forward(x, backend="c"), got)
+
+
+@pytest.mark.parametrize(
+    ("case", "x"),
+    [
+        ("list", [1.0, 2.0, 3.0]),
+        ("float64 input to a float32 layer", np.ones(3)),
+        ("int input", np.arange(3)),
+        ("wrong length", np.ones(4, np.float32)),
+        ("wrong width", np.ones((2, 4), np.float32)),
+        ("3-d", np.ones((1, 2, 3), np.float32)),
+        ("0-d", np.float32(1.0)),
+        ("strided", np.ones(6, np.float32)[::2]),
+        ("fortran batch", np.asfortranarray(np.ones((4, 3), np.float32))),
+        ("subclass", np.ones(3, np.float32).view(Sub)),
+        ("None", None),
+    ],
+)
+def test_dense_fast_path_declines(case, x):
+    layer = relukit.Dense(3, 2, seed=0)
+    assert C.dense_fast(x, layer.weights, layer.biases) is NotImplemented, case
+    try:
+        want = ("ok", layer.forward(x, backend="numpy").tolist())
+    except Exception as exc:
+        want = ("raise", type(exc), str(exc))
+    try:
+        got = ("ok", layer.forward(x, backend="c").tolist())
+    except Exception as exc:
+        got = ("raise", type(exc), str(exc))
+    if want[0] == "ok":
+        assert got[0] == "ok" and np.allclose(got[1], want[1], rtol=1e-6, atol=1e-6), case
+    else:
+        assert got == want, case
+
+
+def test_dense_cache_follows_the_layers_arrays():
+    layer = relukit.Dense(3, 2, seed=0)
+    x = np.array([1.0, 2.0, -1.0], np.float32)
+    layer.forward(x, backend="c")
+    assert id(layer.weights) in C._dense_cache
+    layer.weights[...] = 0.0  # in place: the same buffer, seen by C
+    assert layer.forward(x, backend="c").tolist() == [0.0, 0.0]
+    layer.weights = np.ones((3, 2))  # replaced: a new array, a new entry
+    layer.biases = np.array([0.5, -5.0])
+    assert layer.forward(x, backend="c").tolist() == [2.5, 0.0]
+    layer.biases = np.zeros(2)  # only the biases replaced
+    assert layer.forward(x, backend="c").tolist() == [2.0, 2.0]
+    key = id(layer.weights)
+    assert key in C._dense_cache
+    del layer
+    gc.collect()
+    assert key not in C._dense_cache, "the entry outlived the layer's weights"
+
+
+def test_dense_cache_blocks_resizing_the_cached_weights():
+    """The weak reference the cache holds makes NumPy refuse to move the cached buffer."""
+    layer = relukit.Dense(3, 2, seed=0)
+    layer.forward(np.ones(3, np.float32), backend="c")
+    with pytest.raises(ValueError):
+        layer.weights.resize((4, 2), refcheck=False)
+    assert layer.weights.shape == (3, 2)
+    assert layer.forward(np.ones(3, np.float32), backend="c").shape == (2,)
+
+
+def test_dense_many_layers_and_threads():
+    relukit.set_num_threads(2)
+    layers = [relukit.Dense(64, 300, seed=s) for s in range(4)]
+    x = np.random.default_rng(0).standard_normal((5, 64)).astype(np.float32)
+    outs = {}
+
+    def run(i: int) -> None:
+        layer = layers[i % 4]
+        outs[i] = (layer, layer.forward(x, backend="c"))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for layer, got in outs.values():
+        assert _dense_ok(layer, x, got)
