@@ -10,6 +10,8 @@ split over a persistent pool of ``set_num_threads(n)`` threads (the caller inclu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from relukit import _native as _rs
@@ -49,12 +51,20 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
     _DENSE[x.dtype.char](x, w, b, out)
 
 
+relu_fast = _rs.relu_fast
+relu_grad_fast = _rs.relu_grad_fast
+dense_fast = _rs.dense_fast
+
+#: Called by relukit's thread setting (``relukit.set_num_threads``) at import and on change.
+set_num_threads = _rs.set_num_threads
+
+
+# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
 #
 # relukit-kernels' family.rs through relukit-py's family.rs: one function per dtype and form,
 # the op chosen by a code (the table of relukit-py/src/family.rs), two parameters rounded to the
 # dtype by the facade. Any layout is walked in place (ndarray views).
 
-from collections.abc import Callable  # noqa: E402
 
 _FAMILY_CODES = {
     "leaky_relu": 0,
@@ -136,13 +146,3 @@ def dense_backward(
     db: np.ndarray | None,
 ) -> None:
     _BACKWARD[x.dtype.char](x, w, dy, dx, dw, db)
-=======
-relu_fast = _rs.relu_fast
-relu_grad_fast = _rs.relu_grad_fast
-dense_fast = _rs.dense_fast
-
-#: Called by relukit's thread setting (``relukit.set_num_threads``) at import and on change.
-set_num_threads = _rs.set_num_threads
-
-
-# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) ==
