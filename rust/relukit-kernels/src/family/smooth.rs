@@ -19,6 +19,7 @@ use super::Activation;
 
 /// The ops this module computes (with ELU's `alpha` as `f64`).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(u8)]
 pub(crate) enum Smooth {
     Sigmoid,
     SigmoidGrad,
@@ -31,6 +32,22 @@ pub(crate) enum Smooth {
 }
 
 impl Smooth {
+    /// The op with code `k` (`op as u8`): the vector kernels take the op as a const generic,
+    /// so that every op gets its own code whatever the inliner decides.
+    #[cfg(target_arch = "x86_64")]
+    const fn from_code(k: u8) -> Smooth {
+        match k {
+            0 => Smooth::Sigmoid,
+            1 => Smooth::SigmoidGrad,
+            2 => Smooth::Tanh,
+            3 => Smooth::TanhGrad,
+            4 => Smooth::Elu,
+            5 => Smooth::EluGrad,
+            6 => Smooth::GeluTanh,
+            _ => Smooth::GeluTanhGrad,
+        }
+    }
+
     /// The op and its parameter, for the ops this module computes.
     pub(crate) fn of(op: Activation<f32>) -> Option<(Smooth, f64)> {
         Some(match op {
@@ -384,10 +401,10 @@ mod vector {
     /// The op's `f64` lanes (before the float-bit fixes), as [`super::eval`].
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn lanes(op: Smooth, d: Quad, a: __m256d) -> Quad {
+    unsafe fn lanes<const OP: u8>(d: Quad, a: __m256d) -> Quad {
         let one = v(1.0);
         let mut r = d;
-        match op {
+        match Smooth::from_code(OP) {
             Smooth::Sigmoid => {
                 let e = exp(negabs(d, 1.0));
                 for j in 0..Q {
@@ -465,9 +482,9 @@ mod vector {
     /// gelu_tanh's `x < -40`), then NaN kept.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn fix(op: Smooth, u: __m256i, r: __m256i) -> __m256i {
+    unsafe fn fix<const OP: u8>(u: __m256i, r: __m256i) -> __m256i {
         let zero = _mm256_setzero_si256();
-        let r = match op {
+        let r = match Smooth::from_code(OP) {
             // x > 0: signed bits > 0 (+NaN too, but the NaN blend comes last)
             Smooth::Elu => _mm256_blendv_epi8(r, u, _mm256_cmpgt_epi32(u, zero)),
             Smooth::EluGrad => _mm256_blendv_epi8(
@@ -509,7 +526,7 @@ mod vector {
     /// AVX2 and FMA; `x`, `y` valid for 16 elements, equal or disjoint.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block(op: Smooth, x: *const f32, y: *mut f32, a: __m256d) {
+    unsafe fn block<const OP: u8>(x: *const f32, y: *mut f32, a: __m256d) {
         // SAFETY: x, y valid for 16 floats (this function's contract); unaligned accesses.
         unsafe {
             let u0 = _mm256_loadu_si256(x.cast());
@@ -520,16 +537,15 @@ mod vector {
                 widen::<0>(u1),
                 widen::<1>(u1),
             ];
-            let r = lanes(op, d, a);
-            _mm256_storeu_si256(y.cast(), fix(op, u0, narrow(r[0], r[1])));
-            _mm256_storeu_si256(y.add(8).cast(), fix(op, u1, narrow(r[2], r[3])));
+            let r = lanes::<OP>(d, a);
+            _mm256_storeu_si256(y.cast(), fix::<OP>(u0, narrow(r[0], r[1])));
+            _mm256_storeu_si256(y.add(8).cast(), fix::<OP>(u1, narrow(r[2], r[3])));
         }
     }
 
-    /// One loop for every op (the `match`es in [`lanes`] and [`fix`] are on a loop-invariant
-    /// `op`, a constant in each instantiation below).
+    /// One loop for every op, instantiated per op (`OP`: the op's code).
     #[inline(always)]
-    unsafe fn kernel(op: Smooth, x: *const f32, y: *mut f32, n: usize, a: f64) {
+    unsafe fn kernel<const OP: u8>(x: *const f32, y: *mut f32, n: usize, a: f64) {
         // SAFETY (whole body): the caller (run_avx2_fma) guarantees AVX2+FMA and that x, y are
         // valid for n elements, equal or disjoint; every block lies below n, the tail goes
         // through a local buffer.
@@ -537,14 +553,14 @@ mod vector {
             let av = _mm256_set1_pd(a);
             let mut i = 0;
             while i + 16 <= n {
-                block(op, x.add(i), y.add(i), av);
+                block::<OP>(x.add(i), y.add(i), av);
                 i += 16;
             }
             if i < n {
                 let mut buf = [0.0f32; 16];
                 core::ptr::copy_nonoverlapping(x.add(i), buf.as_mut_ptr(), n - i);
                 let p = buf.as_mut_ptr();
-                block(op, p, p, av);
+                block::<OP>(p, p, av);
                 core::ptr::copy_nonoverlapping(buf.as_ptr(), y.add(i), n - i);
             }
         }
@@ -559,18 +575,25 @@ mod vector {
     /// or non-overlapping.
     #[target_feature(enable = "avx2,fma")]
     pub(crate) unsafe fn run_avx2_fma(op: Smooth, x: *const f32, y: *mut f32, n: usize, a: f64) {
-        // One monomorphic loop per op: `op` is a constant in each arm.
+        const SIGMOID: u8 = Smooth::Sigmoid as u8;
+        const SIGMOID_GRAD: u8 = Smooth::SigmoidGrad as u8;
+        const TANH: u8 = Smooth::Tanh as u8;
+        const TANH_GRAD: u8 = Smooth::TanhGrad as u8;
+        const ELU: u8 = Smooth::Elu as u8;
+        const ELU_GRAD: u8 = Smooth::EluGrad as u8;
+        const GELU_TANH: u8 = Smooth::GeluTanh as u8;
+        const GELU_TANH_GRAD: u8 = Smooth::GeluTanhGrad as u8;
         // SAFETY: forwarded from this function's contract.
         unsafe {
             match op {
-                Smooth::Sigmoid => kernel(Smooth::Sigmoid, x, y, n, a),
-                Smooth::SigmoidGrad => kernel(Smooth::SigmoidGrad, x, y, n, a),
-                Smooth::Tanh => kernel(Smooth::Tanh, x, y, n, a),
-                Smooth::TanhGrad => kernel(Smooth::TanhGrad, x, y, n, a),
-                Smooth::Elu => kernel(Smooth::Elu, x, y, n, a),
-                Smooth::EluGrad => kernel(Smooth::EluGrad, x, y, n, a),
-                Smooth::GeluTanh => kernel(Smooth::GeluTanh, x, y, n, a),
-                Smooth::GeluTanhGrad => kernel(Smooth::GeluTanhGrad, x, y, n, a),
+                Smooth::Sigmoid => kernel::<SIGMOID>(x, y, n, a),
+                Smooth::SigmoidGrad => kernel::<SIGMOID_GRAD>(x, y, n, a),
+                Smooth::Tanh => kernel::<TANH>(x, y, n, a),
+                Smooth::TanhGrad => kernel::<TANH_GRAD>(x, y, n, a),
+                Smooth::Elu => kernel::<ELU>(x, y, n, a),
+                Smooth::EluGrad => kernel::<ELU_GRAD>(x, y, n, a),
+                Smooth::GeluTanh => kernel::<GELU_TANH>(x, y, n, a),
+                Smooth::GeluTanhGrad => kernel::<GELU_TANH_GRAD>(x, y, n, a),
             }
         }
     }
