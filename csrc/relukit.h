@@ -114,7 +114,8 @@ int relukit_dense_backward_f64(const double *x, size_t x_len, const double *w, s
  *   prelu: leaky_relu with slope w[c], c the channel of an element of a C-ordered
  *          (outer, channels, inner) array: c = (i / inner) % channels; w_len == channels.
  * Transcendental, computed in double (float: converted, computed, rounded once), within the
- * ulp bounds of docs/activations.md; scalar loops around libm (exp, expm1, erfc, tanh, fma):
+ * ulp bounds of docs/activations.md; double: scalar loops around libm (exp, expm1, erfc, tanh,
+ * fma); float (but gelu's erf form): family.c's exp/expm1 in double lanes, AVX2+FMA if present:
  *   elu(x, a)       x if x > 0, else a * expm1(x) (+0.0 at x = -0.0, as PyTorch)
  *   elu_grad(x, a)  1 if x > 0, else a * exp(x)
  *   gelu / gelu_grad             x * Phi(x) and Phi(x) + x phi(x) (erf form)
