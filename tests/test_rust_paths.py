@@ -376,9 +376,9 @@ def test_one_and_two_threads_same_bits_around_split_threshold(dtype):
             results = {}
             for threads in (1, 2):
                 relukit.set_num_threads(threads)
-                jobs = _native.pool_jobs()
+                jobs = _native.split_calls()
                 out_of_place = FACADE[op](x, backend="rust")
-                split = _native.pool_jobs() != jobs
+                split = _native.split_calls() != jobs
                 assert split == (threads == 2 and n >= at), (op, n, threads)
                 y = placed(np.zeros(n, dtype), 2)
                 FACADE[op](x, out=y, backend="rust")
@@ -398,9 +398,9 @@ def test_split_validated_path_too():
     x = values(dtype, n, seed=7)
     relukit.set_num_threads(2)
     y = np.empty_like(x)
-    jobs = _native.pool_jobs()
+    jobs = _native.split_calls()
     rust.relu_array(x, y)  # the validated-path function, called directly
-    assert _native.pool_jobs() != jobs
+    assert _native.split_calls() != jobs
     assert same_bits(y, ref_relu(x))
     strided = np.repeat(x, 2)[::2]
     assert same_bits(relukit.relu(strided, backend="rust"), ref_relu(strided))
@@ -426,13 +426,13 @@ def test_dense_784_256_batch_1_splits():
     relukit.set_num_threads(2)
     layer = relukit.Dense(784, 256, seed=0, backend="rust")
     x = np.ones(784, np.float32)
-    jobs = _native.pool_jobs()
+    jobs = _native.split_calls()
     layer(x)
-    assert _native.pool_jobs() != jobs
+    assert _native.split_calls() != jobs
     relukit.set_num_threads(1)
-    jobs = _native.pool_jobs()
+    jobs = _native.split_calls()
     layer(x)
-    assert _native.pool_jobs() == jobs
+    assert _native.split_calls() == jobs
 
 
 def test_concurrent_callers_get_correct_results():

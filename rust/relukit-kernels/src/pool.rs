@@ -15,14 +15,22 @@
 //! scope must wait for every job it spawned even if the caller could have done the work by
 //! then; one thread handles a 1 MiB float32 ReLU in ~30 us, so that wait ate the whole gain.
 //! Here workers spin for [`SPIN`] after each job before parking (back-to-back calls hand over
-//! in well under a microsecond), and a late worker's chunks are simply done by the caller.
+//! in ~0.2 us: `examples/pool_overhead.rs`), and a late worker's chunks are simply done by the
+//! caller.
+//!
+//! A worker that finds itself on the caller's own core (schedulers do that when another
+//! process holds the other cores, e.g. Linux autogroups balancing sessions rather than threads)
+//! leaves the chunks to the caller and makes the next [`COLOCATED_BACKOFF`] calls run on the
+//! caller alone: two threads taking turns on one core only lose time (measured on the 2-core
+//! dev machine with another session's job on the other core: 1 MiB ReLU 41 us on one thread,
+//! 57 us on two).
 //!
 //! Workers are started lazily, the first time a call asks for them, and live for the rest of
 //! the process. Only one call uses the pool at a time; a call from another thread while it is
 //! busy runs on its own thread. After a `fork` the child's pool starts afresh.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -31,12 +39,41 @@ use std::time::{Duration, Instant};
 pub const MAX_THREADS: usize = 64;
 /// Most chunks one call can be split into.
 pub const MAX_CHUNKS: usize = 1024;
-/// How long an idle worker keeps polling for the next job before it parks.
-pub const SPIN: Duration = Duration::from_micros(200);
-/// Polls with a bare `spin_loop` hint before a waiting worker starts yielding (a few us).
-const BUSY_POLLS: u32 = 1 << 12;
+/// How long an idle worker keeps polling for the next job before it parks: long enough to
+/// bridge the Python code between back-to-back calls, short enough that a worker the
+/// scheduler put on the caller's own core (it does, on a shared machine: autogroups balance
+/// sessions, not threads) takes little from the caller.
+pub const SPIN: Duration = Duration::from_micros(50);
 
 use Ordering::{Acquire, Relaxed, SeqCst};
+
+/// After a worker finds itself on the caller's core, this many calls run on the caller
+/// alone before the pool is tried again.
+pub const COLOCATED_BACKOFF: u32 = 64;
+
+static COLOCATION_CHECK: AtomicBool = AtomicBool::new(true);
+
+/// Turns the co-location back-off on (the default) or off; for tests that need the workers to
+/// take chunks whatever the scheduler does.
+#[doc(hidden)]
+pub fn set_colocation_check(on: bool) {
+    COLOCATION_CHECK.store(on, Relaxed);
+    POOL.backoff.store(0, Relaxed);
+}
+
+/// The CPU this thread runs on now, if the OS says (`usize::MAX` otherwise).
+fn current_cpu() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sched_getcpu takes no arguments and only reads the calling thread's state.
+        let c = unsafe { libc::sched_getcpu() };
+        usize::try_from(c).unwrap_or(usize::MAX)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        usize::MAX
+    }
+}
 
 /// The type-erased job: `call(data, c)` runs chunk `c` of the closure behind `data`.
 type Trampoline = unsafe fn(*const (), usize);
@@ -59,6 +96,12 @@ struct Pool {
     panicked: AtomicBool,
     /// Per worker: parked (or about to park), so the caller must unpark it.
     sleeping: [AtomicBool; MAX_THREADS],
+    /// The CPU the caller of the current job runs on.
+    caller_cpu: AtomicUsize,
+    /// Calls left to run on the caller alone (see [`COLOCATED_BACKOFF`]).
+    backoff: AtomicU32,
+    /// Calls that asked for more than one thread (for tests).
+    split_calls: AtomicU64,
     /// The caller side: one call at a time; the worker handles and the pid they belong to.
     caller: Mutex<Workers>,
 }
@@ -79,6 +122,9 @@ static POOL: Pool = Pool {
     claimed: [const { AtomicBool::new(false) }; MAX_CHUNKS],
     panicked: AtomicBool::new(false),
     sleeping: [const { AtomicBool::new(false) }; MAX_THREADS],
+    caller_cpu: AtomicUsize::new(usize::MAX),
+    backoff: AtomicU32::new(0),
+    split_calls: AtomicU64::new(0),
     caller: Mutex::new(Workers {
         pid: 0,
         threads: Vec::new(),
@@ -160,21 +206,17 @@ fn worker(w: usize) {
     let mut seen = POOL.seq.load(SeqCst);
     let mut idle_since = Instant::now();
     loop {
-        // Wait for the next job: poll for SPIN (busy for the first few microseconds, then
-        // yielding the CPU between polls, so on a crowded machine we do not keep the caller
-        // off its core), then park until the caller unparks us.
+        // Wait for the next job: poll for SPIN, then park until the caller unparks us. The
+        // polling is a plain spin, not `yield_now`: where another process keeps the other
+        // core busy, a yield hands it that core for a whole time slice (ms).
         let mut polls = 0u32;
         loop {
             if POOL.seq.load(Acquire) != seen {
                 break;
             }
             polls = polls.wrapping_add(1);
-            if polls < BUSY_POLLS {
+            if polls % 64 != 0 || idle_since.elapsed() < SPIN {
                 std::hint::spin_loop();
-                continue;
-            }
-            if idle_since.elapsed() < SPIN {
-                thread::yield_now();
                 continue;
             }
             POOL.sleeping[w].store(true, SeqCst);
@@ -185,9 +227,19 @@ fn worker(w: usize) {
         }
         seen = POOL.seq.load(SeqCst);
         POOL.inside.fetch_add(1, SeqCst);
+        let mut colocated = false;
         if POOL.open.load(SeqCst) {
             let parts = POOL.parts.load(Relaxed);
-            if me < parts {
+            let cpu = current_cpu();
+            colocated = cpu != usize::MAX
+                && cpu == POOL.caller_cpu.load(Relaxed)
+                && COLOCATION_CHECK.load(Relaxed);
+            if colocated {
+                // The scheduler put us on the caller's own core (on a shared machine, another
+                // process may hold the other one): working here would only take turns with
+                // the caller. Leave the chunks to it, and tell it to stop asking for a while.
+                POOL.backoff.store(COLOCATED_BACKOFF, Relaxed);
+            } else if me < parts {
                 let n = POOL.n_chunks.load(Relaxed);
                 let data = POOL.data.load(Relaxed).cast_const();
                 // SAFETY: `call` was stored from a `Trampoline` in `run` (same job: see the
@@ -208,8 +260,11 @@ fn worker(w: usize) {
         // Calls that want this worker keep coming: stay awake for the next one, even if we
         // were too late for this one (as after a park). The read is only a hint when the job
         // is already closed (an atomic, so harmless).
-        if me < POOL.parts.load(Relaxed) {
+        if me < POOL.parts.load(Relaxed) && !colocated {
             idle_since = Instant::now();
+        } else {
+            // Park at once: do not spin on the caller's core.
+            idle_since = Instant::now().checked_sub(SPIN).unwrap_or(idle_since);
         }
     }
 }
@@ -250,6 +305,9 @@ fn ensure_workers(ws: &mut Workers, want: usize) {
 pub fn run<F: Fn(usize) + Sync>(parts: usize, n_chunks: usize, f: F) {
     assert!(n_chunks <= MAX_CHUNKS, "relukit pool: too many chunks");
     let parts = parts.min(n_chunks).min(MAX_THREADS);
+    if parts > 1 {
+        POOL.split_calls.fetch_add(1, Relaxed);
+    }
     let guard = if parts > 1 {
         POOL.caller.try_lock().ok()
     } else {
@@ -259,6 +317,12 @@ pub fn run<F: Fn(usize) + Sync>(parts: usize, n_chunks: usize, f: F) {
         (0..n_chunks).for_each(f);
         return;
     };
+    if POOL.backoff.load(Relaxed) > 0 {
+        POOL.backoff.fetch_sub(1, Relaxed);
+        drop(ws);
+        (0..n_chunks).for_each(f);
+        return;
+    }
     ensure_workers(&mut ws, parts - 1);
     let parts = parts.min(ws.threads.len() + 1);
     if parts <= 1 {
@@ -280,6 +344,7 @@ pub fn run<F: Fn(usize) + Sync>(parts: usize, n_chunks: usize, f: F) {
     POOL.n_chunks.store(n_chunks, Relaxed);
     POOL.parts.store(parts, Relaxed);
     POOL.panicked.store(false, Relaxed);
+    POOL.caller_cpu.store(current_cpu(), Relaxed);
     POOL.open.store(true, SeqCst);
     POOL.seq.fetch_add(1, SeqCst);
     for (w, t) in ws.threads[..parts - 1].iter().enumerate() {
@@ -316,7 +381,13 @@ pub fn run<F: Fn(usize) + Sync>(parts: usize, n_chunks: usize, f: F) {
     );
 }
 
-/// Total job count so far (for tests: proves a call went through the pool).
+/// Calls to [`run`] so far that asked for more than one thread and had more than one chunk
+/// (whether or not they could use the workers): for tests, to see a call was split.
+pub fn split_calls() -> u64 {
+    POOL.split_calls.load(SeqCst)
+}
+
+/// Jobs handed to the workers so far.
 pub fn jobs_started() -> u64 {
     POOL.seq.load(SeqCst)
 }

@@ -621,17 +621,18 @@ mod threads {
         Ok(d)
     }
 
-    /// How many jobs the pool has run in this process (a test sees a call was split).
+    /// How many kernel calls of this process asked for more than one thread (a test sees a
+    /// call was split, whether or not a worker was free to help).
     #[pyfunction]
-    fn pool_jobs() -> u64 {
-        k::pool::jobs_started()
+    fn split_calls() -> u64 {
+        k::pool::split_calls()
     }
 
     pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
         m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
         m.add_function(wrap_pyfunction!(thresholds, m)?)?;
-        m.add_function(wrap_pyfunction!(pool_jobs, m)?)?;
+        m.add_function(wrap_pyfunction!(split_calls, m)?)?;
         Ok(())
     }
 }
