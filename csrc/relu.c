@@ -46,7 +46,14 @@ int64_t relukit_relu_grad_i64(int64_t x) { return x > 0 ? 1 : 0; }
  *   24 MiB: 1.22x, 32 MiB: 1.35x, 64 MiB: 1.59x, 128 MiB: 1.66x, 512 MiB: 1.57x.
  * So stream when bytes read + written exceed 16 MiB, half the L3: the largest size where the
  * cached loop still wins, and the point where x and y together stop fitting in the L3 next to
- * anything else. */
+ * anything else.
+ * A call split over threads streams from twice that (32 MiB, the whole L3): two cores move
+ * cached data through the L3 about twice as fast as one, while streaming stores are bound by
+ * DRAM writes whatever the thread count. csrc/tests/bench_threads.c (nt), 2 threads, cached /
+ * streaming GB/s on a quiet machine: 16 MiB 125 / 44, 24 MiB 89 / 43, 32 MiB 64 / 43; busy
+ * (a core taken by other processes): 40 MiB 49 / 45, 48 MiB 35 / 67, 64 MiB 30 / 44,
+ * 128 MiB 21 / 39. The decision is taken once per call, from the thread count it is split
+ * over, before the split. */
 #define RELUKIT_NT_THRESHOLD_BYTES ((size_t)16 << 20)
 
 enum { SIMD_UNRESOLVED = -1 };
@@ -170,8 +177,15 @@ RELUKIT_AVX2_LOOPS(grad_f64, double, relukit_grad_v_f64, relukit_relu_grad_elem_
 /* ---- splitting one call over threads ------------------------------------------------------ */
 
 /* A call is split over threads when it moves at least this many bytes (read + written) and
- * relukit_set_num_threads allows more than one thread. SWEEP-PLACEHOLDER */
-#define RELUKIT_SPLIT_BYTES ((size_t)1 << 20)
+ * relukit_set_num_threads allows more than one thread. csrc/tests/bench_threads.c (split),
+ * relu f32 AVX2, 2 threads / 1 thread, with the other core free (other processes' load 0-4%):
+ *   out of place: 320 KiB x 1.93x, 384 KiB 2.10x, 512 KiB 1.75x, 768 KiB-4 MiB 1.8-2.0x;
+ *   in place:     320 KiB x 1.43x, 384 KiB 1.36x, 512 KiB 1.65x, 768 KiB-4 MiB 1.8-1.9x;
+ * and with a core taken by other processes (50-70% load), where the worker rarely gets to
+ * run: 16-256 KiB x 0.93-1.28x out of place, 0.93-0.97x in place (the cost of offering the
+ * parts is a few percent). A hand-off to a polling worker costs about a microsecond, which a
+ * 512 KiB call (~7 us alone) repays; below ~256 KiB x it would not. */
+#define RELUKIT_SPLIT_BYTES ((size_t)512 << 10)
 /* Parts per thread: the threads claim parts one at a time, so a late-waking worker or a
  * descheduled thread costs at most a part, not half the call. */
 #define RELUKIT_PARTS_PER_THREAD 4
@@ -221,13 +235,21 @@ static void ew_part(void *ctx, size_t p, size_t nparts)
         j->fn(j->x + b * j->esize, j->y + b * j->esize, e - b);
 }
 
-/* Run fn over n elements of esize bytes, split over threads when the call is large enough. */
-static void ew_run(relukit_range_fn fn, const void *x, void *y, size_t n, size_t esize)
+/* How many threads a call over n elements of esize bytes is split over (1: not split).
+ * n >= T / (2 esize) is 2 n esize >= T without overflow (exact for power-of-two T). */
+static size_t ew_threads(size_t n, size_t esize)
 {
     const size_t threads = relukit_get_num_threads();
-    /* n >= T / (2 esize) is 2 n esize >= T without overflow (up to rounding: T / (2 esize) is
-     * exact for the power-of-two thresholds used here) */
-    if (threads <= 1 || n < RELUKIT_LOAD(&split_bytes) / (2 * esize)) {
+    if (threads <= 1 || n < RELUKIT_LOAD(&split_bytes) / (2 * esize))
+        return 1;
+    return threads;
+}
+
+/* Run fn over n elements of esize bytes, split over `threads` threads (from ew_threads). */
+static void ew_run(relukit_range_fn fn, const void *x, void *y, size_t n, size_t esize,
+                   size_t threads)
+{
+    if (threads <= 1) {
         fn(x, y, n);
         return;
     }
@@ -254,15 +276,25 @@ static void ew_run(relukit_range_fn fn, const void *x, void *y, size_t n, size_t
 /* ---- arrays ------------------------------------------------------------------------------ */
 
 #if RELUKIT_X86_DISPATCH
+/* The streaming threshold (bytes read + written) for a call over `threads` threads: the
+ * one-thread value, doubled when the call is split (see RELUKIT_NT_THRESHOLD_BYTES). */
+static size_t nt_limit(size_t threads)
+{
+    const size_t t = RELUKIT_LOAD(&nt_threshold);
+    if (threads <= 1)
+        return t;
+    return t > SIZE_MAX / 2 ? SIZE_MAX : 2 * t;
+}
+
 /* The AVX2 range function for one call. Streaming only out of place, when bytes read + written
  * (2 * n * sizeof(FT)) exceed the threshold (decided for the whole call, before any split),
  * and when y is FT-aligned (else the scalar head could never reach a 32-byte boundary).
  * n > T / (2 s) is exactly 2 s n > T, without overflow. */
-#define RELUKIT_PICK_AVX2(VNAME, FT, x, y, n, fn)                                                \
+#define RELUKIT_PICK_AVX2(VNAME, FT, x, y, n, threads, fn)                                       \
     do {                                                                                         \
         if (simd_get() == RELUKIT_SIMD_AVX2) {                                                   \
             if ((const void *)(x) != (const void *)(y) &&                                        \
-                (n) > RELUKIT_LOAD(&nt_threshold) / (2 * sizeof(FT)) &&                          \
+                (n) > nt_limit(threads) / (2 * sizeof(FT)) &&                                    \
                 ((uintptr_t)(void *)(y) % sizeof(FT)) == 0) {                                    \
                 RELUKIT_INC(&nt_calls);                                                          \
                 fn = VNAME##_avx2_stream;                                                        \
@@ -272,7 +304,7 @@ static void ew_run(relukit_range_fn fn, const void *x, void *y, size_t n, size_t
         }                                                                                        \
     } while (0)
 #else
-#define RELUKIT_PICK_AVX2(VNAME, FT, x, y, n, fn) ((void)0)
+#define RELUKIT_PICK_AVX2(VNAME, FT, x, y, n, threads, fn) ((void)0)
 #endif
 
 /* RELUKIT_ARRAY_KERNEL(NAME, VNAME, FT, ELEM) defines
@@ -305,8 +337,9 @@ static void ew_run(relukit_range_fn fn, const void *x, void *y, size_t n, size_t
         if (x != y && relukit_overlaps(x, x_len * sizeof(FT), y, y_len * sizeof(FT)))           \
             return RELUKIT_EOVERLAP;                                                             \
         relukit_range_fn fn = x == y ? NAME##_inplace : NAME##_outofplace;                       \
-        RELUKIT_PICK_AVX2(VNAME, FT, x, y, x_len, fn);                                           \
-        ew_run(fn, x, y, x_len, sizeof(FT));                                                     \
+        const size_t threads = ew_threads(x_len, sizeof(FT));                                    \
+        RELUKIT_PICK_AVX2(VNAME, FT, x, y, x_len, threads, fn);                                  \
+        ew_run(fn, x, y, x_len, sizeof(FT), threads);                                            \
         return RELUKIT_OK;                                                                       \
     }
 

@@ -2,11 +2,12 @@
  * test build). Times the portable and the AVX2 paths (via the internal hooks of
  * relukit_internal.h) against memcpy on the same buffers as the roofline, best of several
  * repeats after a warm-up, and prints GB/s counting bytes read + written (2 * n * size per
- * call; memcpy likewise). In place means x == y; memcpy is always out of place.
+ * call; memcpy likewise). In place means x == y; memcpy is always out of place. One thread
+ * (the library's default); csrc/tests/bench_threads.c measures the thread split.
  *
  * Build and run (from the repository root):
- *   gcc -std=c11 -O3 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow -Icsrc \
- *       csrc/relu.c csrc/dense.c csrc/tests/bench_kernels.c -o build/bench_kernels
+ *   gcc -std=c11 -O3 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow -pthread -Icsrc \
+ *       csrc/relu.c csrc/dense.c csrc/pool.c csrc/tests/bench_kernels.c -o build/bench_kernels
  *   ./build/bench_kernels            (about half a minute; needs ~1.1 GiB of RAM)
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */

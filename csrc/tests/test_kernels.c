@@ -1,7 +1,8 @@
 /* test_kernels.c: standalone test program for the relukit C kernels (public API, plus the
  * internal path-selection hooks of relukit_internal.h so every code path is reached).
  *
- * Build: gcc -std=c11 ... -Icsrc csrc/tests/test_kernels.c csrc/relu.c csrc/dense.c -lm
+ * Build: gcc -std=c11 ... -pthread -Icsrc csrc/tests/test_kernels.c csrc/[a-z]*.c -lm
+ * (make ctest)
  * Prints one line per failure, then a final line "N passed, M failed"; exits nonzero on any
  * failure.
  *
@@ -941,7 +942,7 @@ static void test_overlap(void)
 
 /* ---- threads: the pool and the split of large calls -------------------------------------- */
 
-#define DEFAULT_SPLIT_BYTES ((size_t)1 << 20) /* the value documented in relu.c */
+#define DEFAULT_SPLIT_BYTES ((size_t)512 << 10) /* the value documented in relu.c */
 
 #if HAVE_PTHREADS
 struct part_counts {
@@ -1102,6 +1103,54 @@ static void test_split_paths(void)
     (void)relukit__set_simd(-1);
 }
 
+/* the non-temporal decision is made once per call, from the thread count it is split over:
+ * a split call streams from twice the one-thread threshold */
+static void test_split_nt_rule(void)
+{
+    if (relukit__set_simd(RELUKIT_SIMD_AVX2) != RELUKIT_SIMD_AVX2) {
+        (void)relukit__set_simd(-1);
+        return;
+    }
+    static float x[8192], y[8192];
+    fill_f32(x, 8192);
+    const size_t old_nt = relukit__set_nt_threshold(16384); /* bytes read + written */
+    relukit__set_split_threshold(4096);
+    static const struct {
+        size_t threads, n;
+        unsigned long streams;
+    } cases[] = {
+        {1, 2048, 0}, /* 16384 bytes: not above the threshold */
+        {1, 2049, 1}, /* one thread: above 16384 streams */
+        {2, 2049, 0}, /* split: the threshold is 32768 */
+        {2, 4096, 0},
+        {2, 4097, 1},
+        {3, 4097, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        relukit_set_num_threads(cases[i].threads);
+        const unsigned long before = relukit__nt_calls();
+        const int rc = relukit_relu_array_f32(x, cases[i].n, y, cases[i].n);
+        size_t bad = 0;
+        for (size_t k = 0; k < cases[i].n; k++)
+            bad += bits32(y[k]) != bits32(relukit_relu_f32(x[k]));
+        CHECK(rc == RELUKIT_OK && bad == 0 && relukit__nt_calls() - before == cases[i].streams,
+              "NT rule threads=%zu n=%zu: rc=%d, %zu wrong, streamed %lu (want %lu)",
+              cases[i].threads, cases[i].n, rc, bad, relukit__nt_calls() - before,
+              cases[i].streams);
+    }
+    relukit__set_nt_threshold(SIZE_MAX); /* never, whatever the thread count */
+    relukit_set_num_threads(2);
+    {
+        const unsigned long before = relukit__nt_calls();
+        (void)relukit_relu_array_f32(x, 8192, y, 8192);
+        CHECK(relukit__nt_calls() == before, "NT threshold SIZE_MAX streamed a split call");
+    }
+    relukit_set_num_threads(1);
+    relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);
+    relukit__set_nt_threshold(old_nt);
+    (void)relukit__set_simd(-1);
+}
+
 /* dense over threads: column parts (wide layers) and row parts (narrow ones) give the same
  * bits as one thread (the same-order recomputation check of test_dense_random_*) */
 static void test_dense_split(void)
@@ -1234,6 +1283,7 @@ static void test_threads(void)
 {
     test_parallel_for();
     test_split_paths();
+    test_split_nt_rule();
     test_dense_split();
     test_concurrent_callers();
     test_fork();
