@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The hand-written C kernels (csrc/), one line each: a new kernel file goes here.
-const C_SOURCES: &[&str] = &["relu.c", "dense.c", "pool.c", "dense_backward.c", "family.c"];
+const C_SOURCES: &[&str] = &[
+    "relu.c",
+    "dense.c",
+    "pool.c",
+    "dense_backward.c",
+    "family.c",
+];
 /// Everything else under csrc/ whose change must rebuild the extension.
 const C_HEADERS: &[&str] = &["relukit.h", "relukit_internal.h", "cffi_build.py"];
 
