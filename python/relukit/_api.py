@@ -10,6 +10,8 @@ import numpy as np
 from relukit._backend import resolve
 from relukit._validate import array_and_out, as_float_array, check_dtype, check_int
 
+_NDARRAY = np.ndarray  # one global look-up on the hot path of relu_array
+
 
 def _apply(
     x: Any,
@@ -68,13 +70,14 @@ def relu_array(
 ) -> np.ndarray:
     """ReLU of an array-like, always returning an ndarray (the guide's ``relu_array``)."""
     b = resolve(backend)
-    a = arr if type(arr) is np.ndarray else as_float_array(arr)
+    if type(arr) is not _NDARRAY:  # numbers and lists: an ndarray first (never a scalar back)
+        return _apply(as_float_array(arr), out, b.relu_float, b.relu_int, b.relu_array)
     fast = b.relu_fast
     if fast is not None:
-        r = fast(a, out)
+        r = fast(arr, out)
         if r is not NotImplemented:
             return r
-    return _apply(a, out, b.relu_float, b.relu_int, b.relu_array)
+    return _apply(arr, out, b.relu_float, b.relu_int, b.relu_array)
 
 
 def relu_grad(x: Any, *, out: np.ndarray | None = None, backend: str | None = None) -> Any:
