@@ -638,10 +638,11 @@ int relukit_gelu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y
  *
  * One algorithm, written twice: a scalar form (the portable path and the scalar entry points)
  * and an AVX2+FMA form on 4 doubles per __m256d (16 floats per step: four quarters converted
- * exactly to double, computed, each rounded once to float; a tail of 1-15 padded to 16). Both use the same
- * operations in the same order, fma() where the vector uses vfmadd (both correctly rounded),
- * so they give the same bits (test_family.c compares them on every float bit pattern, strided;
- * relukit-kernels' family/smooth.rs is the same algorithm again, bit for bit).
+ * exactly to double, computed, each rounded once to float; a tail of 1-15 padded to 16).
+ * Both use the same operations in the same order, fma() where the vector uses vfmadd (both
+ * correctly rounded), so they give the same bits (test_family.c compares them on float bit
+ * patterns, strided or all 2^32; relukit-kernels' family/smooth.rs is the same algorithm
+ * again, bit for bit).
  *
  * The exp core, for y <= 0 (every caller's argument is -|something|); below -708 it gives
  * exp(y) = 0 and expm1(y) = -1 (libm's exp goes subnormal there and 0 below -745; every float
