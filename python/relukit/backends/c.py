@@ -293,8 +293,9 @@ dense_fast = _make_dense_fast()
 # ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
 #
 # csrc/family.c: piecewise-linear kernels decide on bit patterns (AVX2 when available, the
-# path relu uses); transcendental ones are libm loops in double. Parameters arrive rounded to
-# the array's dtype and cffi passes them to the float/double arguments unchanged.
+# path relu uses); on float32 arrays sigmoid, tanh, elu and gelu_tanh (and their grads) run an
+# AVX2+FMA kernel in float64 lanes, the other transcendental cases libm loops in double.
+# Parameters arrive rounded to the array's dtype; cffi passes them to float/double unchanged.
 
 
 def _family(name: str) -> dict:
