@@ -365,7 +365,9 @@ def test_measure_interleaves_checks_after_the_last_run_and_drops_errors():
     assert set(timings) == {"a", "b"}
     assert sorted(seen) == ["a", "b"]
     assert errors == {"bad": "ZeroDivisionError"}
-    assert all(len(t.runs_ns) == 3 and min(t.runs_ns) >= 10_000 for t in timings.values())
+    # three timed runs each (how long a run lasts depends on the machine's load: the calibration
+    # itself is tested with a fake clock above)
+    assert all(len(t.runs_ns) == 3 and all(r > 0 for r in t.runs_ns) for t in timings.values())
 
 
 def test_python_budget_skips_what_would_not_fit():
