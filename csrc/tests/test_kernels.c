@@ -713,6 +713,54 @@ ARRAY_TESTS(f64, double, uint64_t, bits64, f64_of, cases64, N_CASES64)
 DENSE_TESTS(f32, float, uint32_t, bits32, f32_of, (double)FLT_EPSILON)
 DENSE_TESTS(f64, double, uint64_t, bits64, f64_of, DBL_EPSILON)
 
+/* DENSE_ALIGN_TESTS(SFX, FT, BITS_FN): the same layer with w placed at every element offset
+ * from a 64-byte boundary (the AVX2 kernels treat the columns before w's first 32-byte
+ * boundary separately) and y at another; every placement gives the same bits. */
+#define DENSE_ALIGN_TESTS(SFX, FT, BITS_FN)                                                      \
+    static void test_dense_alignment_##SFX(void)                                                 \
+    {                                                                                            \
+        static const size_t shapes[][3] = {{1, 20, 64}, {1, 9, 256}, {5, 13, 128},               \
+                                           {1, 784, 256}, {3, 11, 40}, {4, 8, 24}, {6, 3, 9}};   \
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {                          \
+            const size_t batch = shapes[s][0], in = shapes[s][1], out = shapes[s][2];            \
+            const size_t nx = batch * in, nw = in * out, ny = batch * out;                       \
+            FT *x = malloc(nx * sizeof(FT)), *b = malloc(out * sizeof(FT));                      \
+            FT *wbuf = aligned_alloc(64, ((nw + 8) * sizeof(FT) + 63) / 64 * 64);               \
+            FT *ybuf = aligned_alloc(64, ((ny + 8) * sizeof(FT) + 63) / 64 * 64);               \
+            FT *first = malloc(ny * sizeof(FT));                                                 \
+            if (!x || !b || !wbuf || !ybuf || !first) {                                          \
+                CHECK(0, "malloc");                                                              \
+                free(x), free(b), free(wbuf), free(ybuf), free(first);                           \
+                return;                                                                          \
+            }                                                                                    \
+            for (size_t i = 0; i < nx; i++)                                                      \
+                x[i] = (FT)rng_sym();                                                            \
+            for (size_t i = 0; i < out; i++)                                                     \
+                b[i] = (FT)(0.25 * rng_sym());                                                   \
+            FT *wsrc = malloc(nw * sizeof(FT));                                                  \
+            for (size_t i = 0; wsrc && i < nw; i++)                                              \
+                wsrc[i] = (FT)rng_sym();                                                         \
+            size_t differ = 0;                                                                   \
+            for (size_t off = 0; wsrc && off < 8; off++) {                                       \
+                FT *w = wbuf + off, *y = ybuf + (off * 3) % 8;                                   \
+                memcpy(w, wsrc, nw * sizeof(FT));                                                \
+                const int rc =                                                                   \
+                    relukit_dense_forward_##SFX(x, nx, w, nw, b, out, y, ny, batch, in, out);    \
+                CHECK(rc == RELUKIT_OK, "dense_" #SFX " alignment rc=%d", rc);                   \
+                if (off == 0)                                                                    \
+                    memcpy(first, y, ny * sizeof(FT));                                           \
+                for (size_t i = 0; i < ny; i++)                                                  \
+                    differ += BITS_FN(y[i]) != BITS_FN(first[i]);                                \
+            }                                                                                    \
+            CHECK(wsrc && differ == 0,                                                           \
+                  "dense_" #SFX " (%zu,%zu,%zu): %zu results differ between w placements",      \
+                  batch, in, out, differ);                                                       \
+            free(x), free(b), free(wbuf), free(ybuf), free(first), free(wsrc);                   \
+        }                                                                                        \
+    }
+DENSE_ALIGN_TESTS(f32, float, bits32)
+DENSE_ALIGN_TESTS(f64, double, bits64)
+
 /* ---- code paths: selection, environment override, non-temporal threshold ------------------ */
 
 #define DEFAULT_NT_THRESHOLD ((size_t)16 << 20) /* the value documented in relu.c */
@@ -1346,6 +1394,8 @@ int main(void)
         test_dense_random_f64();
         test_dense_edges_f32();
         test_dense_edges_f64();
+        test_dense_alignment_f32();
+        test_dense_alignment_f64();
         if (n_fail != fails_before)
             printf("  (the dense failures above are on path %s)\n", paths[pi].name);
         const unsigned long streamed = relukit__nt_calls() - before;

@@ -265,9 +265,7 @@ def _make_dense_fast() -> Callable:
         if x.dtype is not dt:
             return not_impl
         shape = x.shape
-        if len(shape) == 1:
-            if shape[0] != n_in:
-                return not_impl
+        if shape == (n_in,):
             batch = 1
             y = empty(n_out, dt)
         elif len(shape) == 2 and shape[1] == n_in:
@@ -276,11 +274,22 @@ def _make_dense_fast() -> Callable:
         else:
             return not_impl
         try:
-            cx = from_buffer(ctype, x)
+            cx = from_buffer(ctype, x)  # C-contiguous only: len(cx) == batch * n_in
         except refused:
             return not_impl
-        cy = from_buffer(ctype, y)
-        if kernel(cx, len(cx), pw, nw, pb, nb, cy, len(cy), batch, n_in, n_out):
+        if kernel(
+            cx,
+            batch * n_in,
+            pw,
+            nw,
+            pb,
+            nb,
+            from_buffer(ctype, y),
+            batch * n_out,
+            batch,
+            n_in,
+            n_out,
+        ):
             return not_impl  # cannot happen for a fresh y; the validated path will say
         return y
 
