@@ -457,3 +457,78 @@ def test_every_impl_is_checked_on_a_sentinel_out():
     lazy.expr = "y"  # returns out without writing it
     lazy.returns_output = False
     assert "differ bit for bit" in (lazy.precheck() or "")
+
+
+# ----------------------------------------------------------------------------- ReLU family
+
+FAMILY_SMALL = ("--sizes", "4K", "--dtypes", "float32", "--threads", "1")
+
+
+def test_family_alias_expands_to_every_family_op():
+    from relukit.bench.cli import expand_ops
+
+    assert expand_ops(["relu", "family", "sigmoid"]) == ["relu", *C.FAMILY_OPS]
+    assert "family" not in C.DEFAULT_OPS and not set(C.FAMILY_OPS) & set(C.DEFAULT_OPS)
+    assert {"gelu_grad", "gelu_tanh", "tanh_grad", "prelu"} <= set(C.FAMILY_OPS)
+
+
+def test_schema_names_every_op():
+    from relukit.bench.schema import _CASE
+
+    assert _CASE["properties"]["op"]["enum"] == list(C.OPS)
+
+
+def test_quick_family_run_passes_and_validates(capsys, tmp_path):
+    out_json = tmp_path / "family.json"
+    code, out = run_cli(
+        capsys,
+        *("--quick", "--ops", "family", "--dtypes", "float32", "--threads", "1"),
+        *("--backends", "numpy,c,rust", "--json", str(out_json)),
+    )
+    assert code == 0, out
+    assert "FAIL [" not in out and "every output matched its reference" in out
+    doc = json.loads(out_json.read_text())
+    validate(doc)
+    ops = {c["op"] for c in doc["cases"]}
+    assert ops == set(C.FAMILY_OPS)
+    for case in doc["cases"]:
+        impls = {r["impl"]: r for r in case["results"]}
+        assert {"numpy", "c", "rust", "ref", "roofline"} <= set(impls)
+        assert all(r["status"] == OK for r in impls.values())
+
+
+def test_family_subset_with_the_python_backend(capsys):
+    code, out = run_cli(capsys, "--ops", "sigmoid,gelu_grad,leaky_relu", *FAMILY_SMALL)
+    assert code == 0, out
+    assert "sigmoid" in out and "gelu_grad" in out and "leaky_relu" in out
+    assert "FAIL [" not in out
+
+
+def _wrong_sigmoid(x, out, *params):  # tanh instead of the logistic
+    np.tanh(x, out=out)
+
+
+def _off_by_ulps_sigmoid(x, out, *params):  # right shape and nearly right: 64 ulps off
+    from relukit.backends import numpy as nb
+
+    nb._via_f64(x, out, nb._sigmoid)
+    with np.errstate(all="ignore"):
+        bumped = out * np.float32(1 + 64 * 2.0**-23)
+    np.copyto(out, np.where(np.isfinite(out) & (out > 0.1), bumped, out))
+
+
+@pytest.mark.parametrize("broken", [_wrong_sigmoid, _off_by_ulps_sigmoid])
+def test_a_wrong_family_backend_is_a_fail(monkeypatch, capsys, tmp_path, broken):
+    monkeypatch.setattr("relukit.backends.numpy.sigmoid_array", broken)
+    out_json = tmp_path / "r.json"
+    code, out = run_cli(
+        capsys, "--ops", "sigmoid", "--backends", "numpy,c", *FAMILY_SMALL, "--json", str(out_json)
+    )
+    assert code == 1
+    assert "[1] sigmoid float32 4K t=1 · numpy: FAIL:" in out
+    doc = json.loads(out_json.read_text())
+    validate(doc)
+    results = {r["impl"]: r for r in doc["cases"][0]["results"]}
+    assert results["numpy"]["status"] == FAIL and results["numpy"]["best_s"] is None
+    assert results["c"]["status"] == OK and results["ref"]["status"] == OK
+    assert doc["failures"] == 1

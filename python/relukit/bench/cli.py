@@ -68,9 +68,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "bench",
         help="cross-backend benchmark with a roofline (see docs/benchmark.md)",
-        description="Time relu, relu in place, relu_grad and the dense layer on every "
-        "backend against NumPy and the memory roofline (np.copyto on the same buffers), "
-        "checking every output. Lists are comma-separated.",
+        description="Time relu, relu in place, relu_grad and the dense layer (and, with "
+        "--ops family, the ReLU family ops) on every backend against NumPy and the memory "
+        "roofline (np.copyto on the same buffers), checking every output. Lists are "
+        "comma-separated.",
     )
     p.add_argument("--quick", action="store_true", help="a small sweep, well under a minute")
     p.add_argument(
@@ -78,9 +79,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--ops",
-        type=_csv(_choice(tuple(C.OPS))),
+        type=_csv(_choice((*C.OPS, "family"))),
         metavar="LIST",
-        help=f"ops (default {','.join(C.DEFAULT_OPS)}; also: relu_alloc)",
+        help=f"ops (default {','.join(C.DEFAULT_OPS)}; also: relu_alloc, and the ReLU "
+        f"family, not in the default sweep: {','.join(C.FAMILY_OPS)}, or 'family' for "
+        "all of them)",
     )
     p.add_argument(
         "--dtypes",
@@ -158,6 +161,16 @@ def _need(module: str, what: str) -> None:
         ) from None
 
 
+def expand_ops(ops: list[str]) -> list[str]:
+    """``family`` -> every ReLU family op; duplicates dropped, order kept."""
+    out: list[str] = []
+    for op in ops:
+        for name in C.FAMILY_OPS if op == "family" else (op,):
+            if name not in out:
+                out.append(name)
+    return out
+
+
 def config_from(args: argparse.Namespace, l3: int) -> Config:
     """The sweep configuration from the command line (``--quick`` changes the defaults)."""
 
@@ -182,7 +195,7 @@ def config_from(args: argparse.Namespace, l3: int) -> Config:
         }
     threads = args.threads or sorted({1, cpu_count()})
     return Config(
-        ops=args.ops or list(C.DEFAULT_OPS),
+        ops=expand_ops(args.ops or list(C.DEFAULT_OPS)),
         dtypes=dtypes,
         sizes=sizes,
         dense_shapes=args.dense_shapes or list(QUICK_DENSE if args.quick else C.DENSE_SHAPES),

@@ -8,6 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The ops of ``relukit bench`` (the registry ``relukit.bench.cases.OPS``, kept in step by a test).
+_CORE_OPS = ["relu", "relu_inplace", "relu_alloc", "relu_grad", "dense", "relu_float"]
+#: The ReLU family ops (``--ops family``).
+_FAMILY_OPS = [
+    f"{op}{suffix}"
+    for op in (
+        "leaky_relu",
+        "prelu",
+        "relu6",
+        "hardtanh",
+        "threshold",
+        "elu",
+        "gelu",
+        "gelu_tanh",
+        "sigmoid",
+        "tanh",
+    )
+    for suffix in ("", "_grad")
+]
+
 _NUM = {"type": "number"}
 _OPT_NUM = {"type": ["number", "null"]}
 _OPT_INT = {"type": ["integer", "null"]}
@@ -81,7 +101,7 @@ _CASE = {
     "additionalProperties": False,
     "properties": {
         "id": _STR,
-        "op": {"enum": ["relu", "relu_inplace", "relu_alloc", "relu_grad", "dense", "relu_float"]},
+        "op": {"enum": [*_CORE_OPS, *_FAMILY_OPS]},
         "kind": {"enum": ["elementwise", "dense", "scalar"]},
         "dtype": {"enum": ["float32", "float64"]},
         "n": {"type": "integer", "minimum": 0},
