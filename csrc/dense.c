@@ -44,13 +44,11 @@ static int dense_shape_ok(const void *x, size_t x_len, const void *w, size_t w_l
 }
 
 /* Split a call over threads from this many multiply-adds (batch * in * out) on.
- * csrc/tests/bench_threads.c (dense), f32, 2 threads / 1 thread, every call split, on a busy
- * machine (50-75% of the CPUs taken by other processes, so these understate the gain):
- *   batch 1: 128x128 0.84-1.29x, 256x128 0.83x, 256x256 0.80x (w fits one core's L2: one
- *   thread is already L2-bound at ~2.8 us, and the hand-off costs more than half of that),
- *   512x256 1.40x, 784x256 0.80-1.51x, 1024x1024 0.91-1.48x; batch 64, 784x256: 1.05-2.01x.
- * So split from 128 Ki multiply-adds: 512x256 and up at batch 1. */
-#define RELUKIT_DENSE_SPLIT_MACS ((size_t)128 << 10)
+ * csrc/tests/bench_threads.c (dense), f32, 2 threads / 1 thread, every call split, other
+ * processes' load 0-3%: batch 1: 64x64 0.98x (not split: 32 columns a thread), 128x128
+ * 0.89x, 256x128 1.18x, 256x256 1.31x, 512x256 1.36x, 784x256 1.47x, 1024x1024 1.60x;
+ * batch 16, 64x64 (rows split) 1.25x; batch 64, 784x256 1.97x. So from 32 Ki (256x128). */
+#define RELUKIT_DENSE_SPLIT_MACS ((size_t)32 << 10)
 
 static RELUKIT_ATOMIC(size_t) dense_split_macs = RELUKIT_DENSE_SPLIT_MACS;
 

@@ -178,14 +178,15 @@ RELUKIT_AVX2_LOOPS(grad_f64, double, relukit_grad_v_f64, relukit_relu_grad_elem_
 
 /* A call is split over threads when it moves at least this many bytes (read + written) and
  * relukit_set_num_threads allows more than one thread. csrc/tests/bench_threads.c (split),
- * relu f32 AVX2, 2 threads / 1 thread, with the other core free (other processes' load 0-4%):
- *   out of place: 320 KiB x 1.93x, 384 KiB 2.10x, 512 KiB 1.75x, 768 KiB-4 MiB 1.8-2.0x;
- *   in place:     320 KiB x 1.43x, 384 KiB 1.36x, 512 KiB 1.65x, 768 KiB-4 MiB 1.8-1.9x;
- * and with a core taken by other processes (50-70% load), where the worker rarely gets to
- * run: 16-256 KiB x 0.93-1.28x out of place, 0.93-0.97x in place (the cost of offering the
- * parts is a few percent). A hand-off to a polling worker costs about a microsecond, which a
- * 512 KiB call (~7 us alone) repays; below ~256 KiB x it would not. */
-#define RELUKIT_SPLIT_BYTES ((size_t)512 << 10)
+ * relu f32 AVX2, 2 threads / 1 thread, every call split, other processes' load 0-8%:
+ *   x      64 KiB 128 KiB 192 KiB 256 KiB 384 KiB 512 KiB 1 MiB  4 MiB  16 MiB 32 MiB
+ *   out    1.25x  1.41x   1.42x   1.67x   1.91x   1.90x   1.83x  2.04x  1.31x  1.25x
+ *   in     0.93x  1.12x   1.13x   1.31x   1.48x   1.61x   1.73x  1.87x  2.54x  1.92x
+ * (a polling worker takes a part within ~0.3 us). With a core taken by other processes
+ * (50-70% load) the worker rarely runs and a split call costs 3-16% more than one thread
+ * (16-256 KiB x). So split from 256 KiB moved: 128 KiB x out of place, the first size where
+ * both forms gain. */
+#define RELUKIT_SPLIT_BYTES ((size_t)256 << 10)
 /* Parts per thread: the threads claim parts one at a time, so a late-waking worker or a
  * descheduled thread costs at most a part, not half the call. */
 #define RELUKIT_PARTS_PER_THREAD 4

@@ -29,7 +29,7 @@ OPS = [
 ]
 OP_IDS = [op[0] for op in OPS]
 #: Arrays moving at least this many bytes (read + written) are split over threads (relu.c).
-SPLIT_BYTES = 512 << 10
+SPLIT_BYTES = 256 << 10
 #: Lengths around the vector widths, the copy route's limit and the split threshold.
 LENGTHS = (
     0,

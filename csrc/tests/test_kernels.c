@@ -990,7 +990,7 @@ static void test_overlap(void)
 
 /* ---- threads: the pool and the split of large calls -------------------------------------- */
 
-#define DEFAULT_SPLIT_BYTES ((size_t)512 << 10) /* the value documented in relu.c */
+#define DEFAULT_SPLIT_BYTES ((size_t)256 << 10) /* the value documented in relu.c */
 
 #if HAVE_PTHREADS
 struct part_counts {
