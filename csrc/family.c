@@ -207,44 +207,13 @@ FAMILY_AVX2_FN static inline __m256i sel(__m256i mask, __m256i a, __m256i b)
 FAMILY_AVX2_VOPS(f32, uint32_t, 0x7fffffffu, 0x7f800000u, 0x3f800000u)
 FAMILY_AVX2_VOPS(f64, uint64_t, 0x7fffffffffffffffu, 0x7ff0000000000000u, 0x3ff0000000000000u)
 
-#define FAMILY_LOADV(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define FAMILY_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
-#define FAMILY_STREAM(p, v) _mm256_stream_si256((__m256i *)(void *)(p), (v))
-
-/* FAMILY_AVX2_BODY(FT, VOP, SOP, STORE): y[i] = SOP(x[i]) for i < n, VOP on whole vectors of
- * bit patterns: relu.c's RELUKIT_AVX2_BODY (private to relu.c), with VOP and SOP the names of
- * function-like macros the kernel defines around its parameters. Loads precede stores in every
- * vector, so x == y is fine. */
-#define FAMILY_AVX2_BODY(FT, VOP, SOP, STORE)                                                    \
-    {                                                                                            \
-        const size_t w = 32 / sizeof(FT);                                                        \
-        size_t head = ((32u - ((uintptr_t)(void *)y & 31u)) & 31u) / sizeof(FT);                 \
-        size_t i = 0;                                                                            \
-        if (head > n)                                                                            \
-            head = n;                                                                            \
-        for (; i < head; i++)                                                                    \
-            y[i] = SOP(x[i]);                                                                    \
-        for (; i + 4 * w <= n; i += 4 * w) {                                                     \
-            const __m256i a = FAMILY_LOADV(x + i), b = FAMILY_LOADV(x + i + w);                  \
-            const __m256i c = FAMILY_LOADV(x + i + 2 * w), d = FAMILY_LOADV(x + i + 3 * w);      \
-            STORE(y + i, VOP(a));                                                                \
-            STORE(y + i + w, VOP(b));                                                            \
-            STORE(y + i + 2 * w, VOP(c));                                                        \
-            STORE(y + i + 3 * w, VOP(d));                                                        \
-        }                                                                                        \
-        for (; i + w <= n; i += w)                                                               \
-            STORE(y + i, VOP(FAMILY_LOADV(x + i)));                                              \
-        for (; i < n; i++)                                                                       \
-            y[i] = SOP(x[i]);                                                                    \
-    }
-
 /* Cached or streaming stores (then sfence), as decided by family_stream(). */
 #define FAMILY_AVX2_RUN(FT, VOP, SOP, stream)                                                    \
     if (stream) {                                                                                \
-        FAMILY_AVX2_BODY(FT, VOP, SOP, FAMILY_STREAM)                                            \
+        RELUKIT_AVX2_BODY(FT, VOP, SOP, RELUKIT_STREAM)                                            \
         _mm_sfence();                                                                            \
     } else {                                                                                     \
-        FAMILY_AVX2_BODY(FT, VOP, SOP, FAMILY_STOREU)                                            \
+        RELUKIT_AVX2_BODY(FT, VOP, SOP, RELUKIT_STOREU)                                            \
     }
 
 /* The AVX2 kernels: one per op and type; VOP/SOP bind the op's parameters. */
@@ -1014,7 +983,7 @@ FX_VFN __m256i fxv_narrow(__m256d lo, __m256d hi)
 #define FX_AVX2_KERNEL(OP)                                                                       \
     FX_VFN void fx_##OP##_block(const float *x, float *y, __m256d a)               \
     {                                                                                            \
-        const __m256i u0 = FAMILY_LOADV(x), u1 = FAMILY_LOADV(x + 8);                            \
+        const __m256i u0 = RELUKIT_LOADV(x), u1 = RELUKIT_LOADV(x + 8);                            \
         fxq d;                                                                                   \
         d.v[0] = fxv_widen(u0, 0);                                                               \
         d.v[1] = fxv_widen(u0, 1);                                                               \
@@ -1023,8 +992,8 @@ FX_VFN __m256i fxv_narrow(__m256d lo, __m256d hi)
         const fxq r = fx_##OP##_v(d, a);                                                         \
         const __m256i r0 = fx_##OP##_fix(u0, fxv_narrow(r.v[0], r.v[1]));                       \
         const __m256i r1 = fx_##OP##_fix(u1, fxv_narrow(r.v[2], r.v[3]));                       \
-        FAMILY_STOREU(y, sel(nan_v_f32(u0), u0, r0));                                            \
-        FAMILY_STOREU(y + 8, sel(nan_v_f32(u1), u1, r1));                                        \
+        RELUKIT_STOREU(y, sel(nan_v_f32(u0), u0, r0));                                            \
+        RELUKIT_STOREU(y + 8, sel(nan_v_f32(u1), u1, r1));                                        \
     }                                                                                            \
     FX_FN static void fx_##OP##_avx2(const float *x, float *y, size_t n, double a_)              \
     {                                                                                            \

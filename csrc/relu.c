@@ -117,39 +117,9 @@ size_t relukit__set_nt_threshold(size_t bytes)
 
 unsigned long relukit__nt_calls(void) { return RELUKIT_LOAD(&nt_calls); }
 
-/* ---- AVX2 loops (the vector ops are in relukit_internal.h) -------------------------------- */
+/* ---- AVX2 loops (vector ops and loop body: relukit_internal.h) ---------------------------- */
 
 #if RELUKIT_X86_DISPATCH
-#define RELUKIT_LOADV(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define RELUKIT_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
-#define RELUKIT_STREAM(p, v) _mm256_stream_si256((__m256i *)(void *)(p), (v))
-
-/* RELUKIT_AVX2_BODY(FT, VOP, ELEM, STORE): y[i] = ELEM(x[i]) for i < n, as a scalar head up to
- * the first 32-byte aligned element of y (so no vector store splits a cache line, and the
- * streaming store's alignment holds when y is FT-aligned), four vectors per iteration, single
- * vectors, a scalar tail. W = 32 / sizeof(FT) lanes; every vector's loads precede its stores,
- * so in place is safe. The same shape as map_body! in rust/relukit-kernels/src/avx2.rs. */
-#define RELUKIT_AVX2_BODY(FT, VOP, ELEM, STORE)                                                  \
-    const size_t w = 32 / sizeof(FT);                                                            \
-    size_t head = ((32u - ((uintptr_t)(void *)y & 31u)) & 31u) / sizeof(FT);                     \
-    size_t i = 0;                                                                                \
-    if (head > n)                                                                                \
-        head = n;                                                                                \
-    for (; i < head; i++)                                                                        \
-        y[i] = ELEM(x[i]);                                                                       \
-    for (; i + 4 * w <= n; i += 4 * w) {                                                         \
-        const __m256i a = RELUKIT_LOADV(x + i), b = RELUKIT_LOADV(x + i + w);                    \
-        const __m256i c = RELUKIT_LOADV(x + i + 2 * w), d = RELUKIT_LOADV(x + i + 3 * w);        \
-        STORE(y + i, VOP(a));                                                                    \
-        STORE(y + i + w, VOP(b));                                                                \
-        STORE(y + i + 2 * w, VOP(c));                                                            \
-        STORE(y + i + 3 * w, VOP(d));                                                            \
-    }                                                                                            \
-    for (; i + w <= n; i += w)                                                                   \
-        STORE(y + i, VOP(RELUKIT_LOADV(x + i)));                                                 \
-    for (; i < n; i++)                                                                           \
-        y[i] = ELEM(x[i]);
-
 /* RELUKIT_AVX2_LOOPS(NAME, FT, VOP, ELEM) defines, as range functions (relukit_range_fn)
  *   NAME_avx2(x, y, n)         y[i] = ELEM(x[i]), cached stores; x == y allowed
  *   NAME_avx2_stream(x, y, n)  the same with non-temporal stores; x != y, y FT-aligned */

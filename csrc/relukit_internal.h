@@ -154,6 +154,40 @@ RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f64(__m256i u)
     const __m256i one = _mm256_and_si256(pos, _mm256_set1_epi64x(0x3ff0000000000000LL));
     return _mm256_or_si256(_mm256_and_si256(u, nan), _mm256_andnot_si256(nan, one));
 }
+
+/* ---- the AVX2 loop shared by relu.c and family.c ---------------------------------------- */
+
+#define RELUKIT_LOADV(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define RELUKIT_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
+#define RELUKIT_STREAM(p, v) _mm256_stream_si256((__m256i *)(void *)(p), (v))
+
+/* RELUKIT_AVX2_BODY(FT, VOP, ELEM, STORE): y[i] = ELEM(x[i]) for i < n, as a scalar head up to
+ * the first 32-byte aligned element of y (so no vector store splits a cache line, and the
+ * streaming store's alignment holds when y is FT-aligned), four vectors per iteration, single
+ * vectors, a scalar tail. W = 32 / sizeof(FT) lanes; every vector's loads precede its stores,
+ * so in place is safe. The same shape as map_body! in rust/relukit-kernels/src/avx2.rs. */
+#define RELUKIT_AVX2_BODY(FT, VOP, ELEM, STORE)                                                  \
+    {                                                                                            \
+        const size_t w = 32 / sizeof(FT);                                                        \
+        size_t head = ((32u - ((uintptr_t)(void *)y & 31u)) & 31u) / sizeof(FT);                 \
+        size_t i = 0;                                                                            \
+        if (head > n)                                                                            \
+            head = n;                                                                            \
+        for (; i < head; i++)                                                                    \
+            y[i] = ELEM(x[i]);                                                                   \
+        for (; i + 4 * w <= n; i += 4 * w) {                                                     \
+            const __m256i a = RELUKIT_LOADV(x + i), b = RELUKIT_LOADV(x + i + w);                \
+            const __m256i c = RELUKIT_LOADV(x + i + 2 * w), d = RELUKIT_LOADV(x + i + 3 * w);    \
+            STORE(y + i, VOP(a));                                                                \
+            STORE(y + i + w, VOP(b));                                                            \
+            STORE(y + i + 2 * w, VOP(c));                                                        \
+            STORE(y + i + 3 * w, VOP(d));                                                        \
+        }                                                                                        \
+        for (; i + w <= n; i += w)                                                               \
+            STORE(y + i, VOP(RELUKIT_LOADV(x + i)));                                             \
+        for (; i < n; i++)                                                                       \
+            y[i] = ELEM(x[i]);                                                                   \
+    }
 #else
 #define RELUKIT_X86_DISPATCH 0
 #endif
