@@ -42,19 +42,6 @@
 #define FAMILY_X86 0
 #endif
 
-/* Test hook (tests/test_family.c): the out-of-place streaming-store threshold in bytes read +
- * written (relu.c's default, 16 MiB). Not thread-safe: for tests and benchmarks only. */
-size_t relukit__family_set_nt_threshold(size_t bytes);
-
-static size_t family_nt_bytes = (size_t)16 << 20;
-
-size_t relukit__family_set_nt_threshold(size_t bytes)
-{
-    size_t old = family_nt_bytes;
-    family_nt_bytes = bytes;
-    return old;
-}
-
 #define FAMILY_CHECK_LENGTHS(x, x_len, y, y_len)                                                 \
     do {                                                                                         \
         if ((x_len) != (y_len) || ((x_len) != 0 && ((x) == NULL || (y) == NULL)))               \
@@ -291,11 +278,12 @@ FAMILY_AVX2_VOPS(f64, uint64_t, 0x7fffffffffffffffu, 0x7ff0000000000000u, 0x3ff0
 FAMILY_AVX2_KERNELS(f32, float, int32_t)
 FAMILY_AVX2_KERNELS(f64, double, int64_t)
 
-/* Out of place, above the threshold of bytes read + written, and y aligned to its type (so
+/* Out of place, above relu.c's threshold of bytes read + written (one setting, one test hook
+ * for both files), and y aligned to its type (so
  * the scalar head reaches a 32-byte boundary): non-temporal stores, as relu does. */
 static int family_stream(const void *x, const void *y, size_t n, size_t size)
 {
-    return x != y && n > family_nt_bytes / (2 * size) && ((uintptr_t)y % size) == 0;
+    return x != y && n > relukit__nt_threshold() / (2 * size) && ((uintptr_t)y % size) == 0;
 }
 
 #define FAMILY_TRY_AVX2(KERNEL, x, y, n, ...)                                                    \

@@ -117,6 +117,8 @@ size_t relukit__set_nt_threshold(size_t bytes)
 
 unsigned long relukit__nt_calls(void) { return RELUKIT_LOAD(&nt_calls); }
 
+size_t relukit__nt_threshold(void) { return RELUKIT_LOAD(&nt_threshold); }
+
 /* ---- AVX2 loops (vector ops and loop body: relukit_internal.h) ---------------------------- */
 
 #if RELUKIT_X86_DISPATCH

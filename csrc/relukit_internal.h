@@ -228,6 +228,8 @@ int relukit__get_simd(void);
  * on the AVX2 path when 2 * n * sizeof(element) > bytes; SIZE_MAX disables it). Returns the
  * previous value. */
 size_t relukit__set_nt_threshold(size_t bytes);
+/* The current threshold (family.c streams by the same one). */
+size_t relukit__nt_threshold(void);
 /* How many array calls have taken the streaming path so far. */
 unsigned long relukit__nt_calls(void);
 /* Set the size (bytes read + written) from which an array call is split over threads (when

@@ -28,7 +28,6 @@
 #define HAVE_MXCSR 0
 #endif
 
-size_t relukit__family_set_nt_threshold(size_t bytes); /* family.c's test hook */
 
 /* ---- harness ----------------------------------------------------------------------------- */
 
@@ -846,7 +845,7 @@ static void test_float_sweeps(void)
 static void set_path(int simd, size_t nt_bytes, const char **name, const char *label)
 {
     (void)relukit__set_simd(simd);
-    (void)relukit__family_set_nt_threshold(nt_bytes);
+    (void)relukit__set_nt_threshold(nt_bytes);
     *name = label;
 }
 
@@ -885,7 +884,7 @@ int main(void)
 #endif
     }
     (void)relukit__set_simd(-1);
-    (void)relukit__family_set_nt_threshold((size_t)16 << 20);
+    (void)relukit__set_nt_threshold((size_t)16 << 20);
     printf("%lu passed, %lu failed\n", n_pass, n_fail);
     return n_fail != 0;
 }
