@@ -62,6 +62,52 @@ pub enum Activation<T> {
     TanhGrad,
 }
 
+impl<T: Copy> Activation<T> {
+    /// The op's name in relukit's op table (`relukit/ops.py`), e.g. `"leaky_relu_grad"`.
+    pub const NAMES: &'static [&'static str] = &[
+        "leaky_relu",
+        "leaky_relu_grad",
+        "hardtanh",
+        "hardtanh_grad",
+        "threshold",
+        "threshold_grad",
+        "elu",
+        "elu_grad",
+        "gelu",
+        "gelu_grad",
+        "gelu_tanh",
+        "gelu_tanh_grad",
+        "sigmoid",
+        "sigmoid_grad",
+        "tanh",
+        "tanh_grad",
+    ];
+
+    /// The op called `name` (see [`Activation::NAMES`]) with parameters `p0`, `p1` in the
+    /// op table's order (unused ones ignored); `None` for an unknown name.
+    pub fn from_name(name: &str, p0: T, p1: T) -> Option<Self> {
+        Some(match name {
+            "leaky_relu" => Activation::LeakyRelu(p0),
+            "leaky_relu_grad" => Activation::LeakyReluGrad(p0),
+            "hardtanh" => Activation::Hardtanh(p0, p1),
+            "hardtanh_grad" => Activation::HardtanhGrad(p0, p1),
+            "threshold" => Activation::Threshold(p0, p1),
+            "threshold_grad" => Activation::ThresholdGrad(p0),
+            "elu" => Activation::Elu(p0),
+            "elu_grad" => Activation::EluGrad(p0),
+            "gelu" => Activation::Gelu,
+            "gelu_grad" => Activation::GeluGrad,
+            "gelu_tanh" => Activation::GeluTanh,
+            "gelu_tanh_grad" => Activation::GeluTanhGrad,
+            "sigmoid" => Activation::Sigmoid,
+            "sigmoid_grad" => Activation::SigmoidGrad,
+            "tanh" => Activation::Tanh,
+            "tanh_grad" => Activation::TanhGrad,
+            _ => return None,
+        })
+    }
+}
+
 // ---- the f64 formulas of the transcendental ops (shared with csrc/family.c) ----------------
 
 const SQRT1_2: f64 = std::f64::consts::FRAC_1_SQRT_2; // 1/sqrt(2) rounded ...
