@@ -6,7 +6,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 CFLAGS_TEST := -std=c11 -O2 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow
 
-.PHONY: venv dev test ctest rtest lint pytest check bench clean
+.PHONY: venv dev test ctest cbench rtest lint pytest check bench clean
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
@@ -20,13 +20,24 @@ $(BIN)/.installed: pyproject.toml
 dev: venv                      ## build both extensions (one wheel) into the venv
 	$(BIN)/maturin develop --release --quiet
 
-C_TESTS := test_kernels test_dense_backward test_family
+# The C library: the .c files listed in csrc/sources.txt (build.rs reads the same list).
+C_SOURCES  := $(addprefix csrc/,$(filter %.c,$(shell sed -e 's/\#.*//' csrc/sources.txt)))
+C_INCLUDES := -Icsrc/include -Icsrc/runtime -Icsrc/kernels
+C_TESTS    := test_relu_dense test_dense_backward test_piecewise_smooth
 
-ctest:                         ## C kernels (every csrc/*.c) under each C test program, warnings as errors
+ctest:                         ## every C test program against the library (csrc/sources.txt), warnings as errors
 	mkdir -p build
 	set -e; for t in $(C_TESTS); do \
-		$(CC) $(CFLAGS_TEST) -pthread -Icsrc $(wildcard csrc/*.c) csrc/tests/$$t.c -o build/$$t -lm; \
+		$(CC) $(CFLAGS_TEST) -pthread $(C_INCLUDES) $(C_SOURCES) csrc/tests/harness.c \
+			csrc/tests/$$t.c -o build/$$t -lm; \
 		./build/$$t; \
+	done
+
+cbench:                        ## build the C benchmark programs (build/bench_kernels, build/bench_threads)
+	mkdir -p build
+	set -e; for b in bench_kernels bench_threads; do \
+		$(CC) $(CFLAGS_TEST) -O3 -pthread $(C_INCLUDES) $(C_SOURCES) csrc/tests/$$b.c \
+			-o build/$$b -lm; \
 	done
 
 rtest:                         ## Rust kernel crate: no Python needed

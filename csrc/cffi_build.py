@@ -1,9 +1,10 @@
-"""Generate the cffi (API mode) C source that binds csrc/relukit.h.
+"""Generate the cffi (API mode) C source that binds csrc/include/relukit.h.
 
 Run by rust/relukit-py/build.rs with ``$PYO3_PYTHON`` (as pyca/cryptography does): it writes
 ``$OUT_DIR/_relukit_cffi.c``; build.rs compiles that file and the kernels with the ``cc`` crate
 into the pyo3 extension, whose module init adds the cffi module as ``relukit._native.c_kernels``.
-The cdef is cut out of the header itself, so declarations live in one place.
+The cdef is cut out of the public header itself (between its cffi-cdef markers), so a
+kernel declared there is bound with no edit here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ CSRC = Path(__file__).resolve().parent
 MODULE_NAME = "relukit._native.c_kernels"
 
 
-def header_cdef(header: Path = CSRC / "relukit.h") -> str:
+def header_cdef(header: Path = CSRC / "include" / "relukit.h") -> str:
     """Return the declarations between the cffi-cdef markers of the header."""
     text = header.read_text()
     match = re.search(r"cffi-cdef-begin[^\n]*\n(.*?)/\* cffi-cdef-end", text, re.S)

@@ -6,9 +6,7 @@
  * (the library's default); csrc/tests/bench_threads.c measures the thread split.
  *
  * Build and run (from the repository root):
- *   gcc -std=c11 -O3 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow -pthread -Icsrc \
- *       csrc/relu.c csrc/dense.c csrc/pool.c csrc/tests/bench_kernels.c -o build/bench_kernels
- *   ./build/bench_kernels            (about half a minute; needs ~1.1 GiB of RAM)
+ *   make cbench && ./build/bench_kernels   (about half a minute; needs ~1.1 GiB of RAM)
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <stdint.h>
@@ -17,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../relukit.h"
-#include "../relukit_internal.h"
+#include "relukit.h"
+#include "runtime.h"
 
 #define MIN_REP_SECONDS 0.02 /* each timed repeat lasts at least this long (>> timer tick) */
 #define REPEATS 7
@@ -121,8 +119,7 @@ int main(void)
         {64u << 20, K_RELU32}, {1u << 20, K_RELU64},  {64u << 10, K_GRAD32},
         {16u << 20, K_GRAD32},
     };
-    const size_t default_nt = relukit__set_nt_threshold((size_t)16 << 20);
-    relukit__set_nt_threshold(default_nt);
+    const size_t default_nt = RELUKIT_AUTO; /* the machine's threshold */
     const int have_avx2 = relukit__set_simd(RELUKIT_SIMD_AVX2) == RELUKIT_SIMD_AVX2;
     printf("GB/s = (bytes read + written) / best time; best of %d repeats of >= %.0f ms\n",
            REPEATS, MIN_REP_SECONDS * 1e3);

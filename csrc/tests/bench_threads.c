@@ -10,8 +10,7 @@
  *   3. the non-temporal threshold with 2 threads.
  *
  * Build and run (from the repository root):
- *   gcc -std=c11 -O2 -Wall -Wextra -Werror -pthread -Icsrc csrc/[a-z]*.c \
- *       csrc/tests/bench_threads.c -o build/bench_threads && ./build/bench_threads
+ *   make cbench && ./build/bench_threads
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep, sched_yield */
 #include <stdint.h>
@@ -24,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../relukit.h"
-#include "../relukit_internal.h"
+#include "relukit.h"
+#include "runtime.h"
 
 #define ROUNDS 25
 #define ROUND_SECONDS 0.004

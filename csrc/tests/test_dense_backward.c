@@ -1,14 +1,14 @@
-/* test_dense_backward.c: standalone tests of relukit_linear_forward_* and
- * relukit_dense_backward_* (csrc/dense_backward.c).
+/* test_dense_backward.c: standalone tests of relukit_linear_forward_* (csrc/kernels/dense.c)
+ * and relukit_dense_backward_* (csrc/kernels/dense_backward.c).
  *
- * Build: gcc -std=c11 ... -Icsrc csrc/tests/test_dense_backward.c csrc/dense_backward.c \
- *            csrc/relu.c csrc/dense.c -lm
+ * Build: make ctest (every file of csrc/sources.txt, csrc/tests/harness.c and this one).
  * Prints one line per failure, then "N passed, M failed"; exits nonzero on any failure.
  *
  * Every result is checked three ways, on the portable and (where the CPU has it) the AVX2
  * path: against a double-precision reference under the dot-product error bound
  * (K + 2) * eps * sum |a_i b_i|, bit for bit against a plain-C recomputation of the summation
- * order documented in relukit.h, and bit for bit between the two paths. */
+ * order documented in relukit.h, and bit for bit between the two paths. Outputs overlapping
+ * an input or each other must return RELUKIT_EOVERLAP and write nothing. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -16,22 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../relukit.h"
-#include "../relukit_internal.h"
+#include "relukit.h"
+#include "runtime.h"
+#include "elementwise.h"
 
-static unsigned long n_pass, n_fail;
+#include "harness.h"
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            n_pass++;                                                                            \
-        } else {                                                                                 \
-            n_fail++;                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                 \
-            putchar('\n');                                                                       \
-        }                                                                                        \
-    } while (0)
 
 /* Same-order recomputation is exact only without FMA contraction and with FLT_EVAL_METHOD 0. */
 #if FLT_EVAL_METHOD == 0 && !defined(__FP_FAST_FMAF) && !defined(__FP_FAST_FMA)
@@ -40,16 +30,6 @@ static unsigned long n_pass, n_fail;
 #define EXACT_ORDER_CHECK 0
 #endif
 
-static uint64_t rng_state = 0x2545f4914f6cdd1du;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1du;
-}
-/* uniform in [-1, 1) */
-static double rng_sym(void) { return (double)(rng() >> 11) * 0x1p-52 - 1.0; }
 
 static const size_t shapes[][3] = {
     {1, 1, 1},  {1, 3, 2},   {2, 1, 5},  {4, 5, 7},   {3, 17, 33}, {2, 64, 9},  {1, 8, 16},
@@ -248,11 +228,11 @@ static int same_bytes(const void *a, const void *b, size_t n)
             const size_t batch = shapes[s][0], in = shapes[s][1], out = shapes[s][2];            \
             const size_t total = batch * out + batch * in + in * out + out;                      \
             FT *portable = NULL, *avx2 = NULL;                                                   \
-            const uint64_t seed = rng_state;                                                     \
+            const uint64_t seed = harness_rng_state();                                                     \
             (void)relukit__set_simd(RELUKIT_SIMD_PORTABLE);                                      \
             test_shape_##SFX(batch, in, out, "portable", &portable);                             \
             if (relukit__set_simd(RELUKIT_SIMD_AVX2) == RELUKIT_SIMD_AVX2) {                     \
-                rng_state = seed; /* the same random problem */                                  \
+                harness_seed(seed); /* the same random problem */                                  \
                 test_shape_##SFX(batch, in, out, "avx2", &avx2);                                 \
                 CHECK(portable != NULL && avx2 != NULL &&                                        \
                           same_bytes(portable, avx2, total * sizeof(FT)),                        \
@@ -403,16 +383,76 @@ static int same_bytes(const void *a, const void *b, size_t n)
 BWD_TESTS(f32, float, FLT_EPSILON)
 BWD_TESTS(f64, double, DBL_EPSILON)
 
+/* Outputs overlapping an input or each other: RELUKIT_EOVERLAP, nothing written. One buffer
+ * holds every array; each case moves one output onto another array. Shape (2, 3) -> 4. */
+static void test_overlap(void)
+{
+    enum { B = 2, I = 3, O = 4 };
+    /* offsets of x (6), w (12), dy (8), dx (6), dw (12), db (4), y (8) in one buffer */
+    enum { X = 0, W = 6, DY = 18, DX = 26, DW = 32, DB = 44, Y = 48, TOTAL = 56 };
+    static const struct {
+        const char *name;
+        size_t dx, dw, db;
+    } bwd[] = {
+        {"dx on x", X, DW, DB},      {"dx on w", W + 1, DW, DB},   {"dx on dy", DY + 2, DW, DB},
+        {"dw on x", DX, X, DB},      {"dw on dy", DX, DY, DB},     {"db on w", DX, DW, W + 8},
+        {"db on dy", DX, DW, DY},    {"dx on dw", DX, DX + 3, DB}, {"dw on db", DX, DW, DW + 10},
+        {"dx == dw", DX, DX, DB},    {"db on dx", DX, DW, DX + 2},
+    };
+    float buf[TOTAL], saved[TOTAL];
+    for (size_t i = 0; i < TOTAL; i++)
+        buf[i] = (float)rng_sym();
+    memcpy(saved, buf, sizeof buf);
+    for (size_t c = 0; c < sizeof bwd / sizeof bwd[0]; c++) {
+        const int st = relukit_dense_backward_f32(buf + X, B * I, buf + W, I * O, buf + DY, B * O,
+                                                  buf + bwd[c].dx, B * I, buf + bwd[c].dw, I * O,
+                                                  buf + bwd[c].db, O, B, I, O);
+        CHECK(st == RELUKIT_EOVERLAP && memcmp(buf, saved, sizeof buf) == 0,
+              "dense_backward f32 %s: status %d (want EOVERLAP), buffer untouched %d",
+              bwd[c].name, st, memcmp(buf, saved, sizeof buf) == 0);
+    }
+    /* a skipped output (NULL, 0) overlaps nothing; apart is fine */
+    CHECK(relukit_dense_backward_f32(buf + X, B * I, buf + W, I * O, buf + DY, B * O, NULL, 0,
+                                     buf + DW, I * O, buf + DB, O, B, I, O) == RELUKIT_OK,
+          "dense_backward f32, dx skipped, outputs apart");
+    memcpy(buf, saved, sizeof buf);
+    /* f64: one case each way */
+    double bd[TOTAL];
+    for (size_t i = 0; i < TOTAL; i++)
+        bd[i] = rng_sym();
+    CHECK(relukit_dense_backward_f64(bd + X, B * I, bd + W, I * O, bd + DY, B * O, bd + DX, B * I,
+                                     bd + DX, I * O, bd + DB, O, B, I, O) == RELUKIT_EOVERLAP,
+          "dense_backward f64 dx == dw");
+    CHECK(relukit_dense_backward_f64(bd + X, B * I, bd + W, I * O, bd + DY, B * O, bd + DX, B * I,
+                                     bd + DW, I * O, bd + DB, O, B, I, O) == RELUKIT_OK,
+          "dense_backward f64 apart");
+    /* linear forward: y against x, w, b */
+    static const size_t ys[] = {X + 1, W + 4, DB - 2};
+    for (size_t c = 0; c < 3; c++) {
+        const int st = relukit_linear_forward_f32(buf + X, B * I, buf + W, I * O, buf + DB, O,
+                                                  buf + ys[c], B * O, B, I, O);
+        CHECK(st == RELUKIT_EOVERLAP && memcmp(buf, saved, sizeof buf) == 0,
+              "linear_forward f32 y at %zu: status %d", ys[c], st);
+        const int sd = relukit_linear_forward_f64(bd + X, B * I, bd + W, I * O, bd + DB, O,
+                                                  bd + ys[c], B * O, B, I, O);
+        CHECK(sd == RELUKIT_EOVERLAP, "linear_forward f64 y at %zu: status %d", ys[c], sd);
+    }
+    CHECK(relukit_linear_forward_f32(buf + X, B * I, buf + W, I * O, buf + DB, O, buf + Y, B * O,
+                                     B, I, O) == RELUKIT_OK,
+          "linear_forward f32 apart");
+}
+
 int main(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    harness_start();
+    harness_seed(0x2545f4914f6cdd1du);
     test_paths_f32();
     test_paths_f64();
     test_edges_f32();
     test_edges_f64();
+    test_overlap();
     if (relukit__set_simd(RELUKIT_SIMD_AVX2) != RELUKIT_SIMD_AVX2)
         printf("note: no AVX2 on this CPU; only the portable path was tested\n");
     (void)relukit__set_simd(-1);
-    printf("%lu passed, %lu failed\n", n_pass, n_fail);
-    return n_fail == 0 ? 0 : 1;
+    return harness_finish();
 }

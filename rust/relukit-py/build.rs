@@ -7,16 +7,22 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The hand-written C kernels (csrc/), one line each: a new kernel file goes here.
-const C_SOURCES: &[&str] = &[
-    "relu.c",
-    "dense.c",
-    "pool.c",
-    "dense_backward.c",
-    "family.c",
-];
-/// Everything else under csrc/ whose change must rebuild the extension.
-const C_HEADERS: &[&str] = &["relukit.h", "relukit_internal.h", "cffi_build.py"];
+/// The list of the C library's files (relative to csrc/), shared with `make ctest`.
+const SOURCES_LIST: &str = "sources.txt";
+/// The directories of the C headers: the public one and the internal ones.
+const INCLUDE_DIRS: &[&str] = &["include", "runtime", "kernels"];
+
+/// The paths listed in csrc/sources.txt (one per line, `#` starts a comment).
+fn listed_files(csrc: &Path) -> Vec<String> {
+    let list = csrc.join(SOURCES_LIST);
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
+}
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -24,9 +30,15 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     let python = env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".to_string());
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
-    for name in C_SOURCES.iter().chain(C_HEADERS) {
+    let files = listed_files(&csrc);
+    for name in files
+        .iter()
+        .map(String::as_str)
+        .chain([SOURCES_LIST, "cffi_build.py"])
+    {
         println!("cargo:rerun-if-changed={}", csrc.join(name).display());
     }
+    let includes: Vec<PathBuf> = INCLUDE_DIRS.iter().map(|d| csrc.join(d)).collect();
 
     let cffi_builder = csrc.join("cffi_build.py");
     run_python(&python, &[cffi_builder.to_str().unwrap()], &out_dir);
@@ -41,7 +53,8 @@ fn main() {
 
     // The cffi glue first: it references the kernels, and static libraries link left to right.
     let mut glue = cc::Build::new();
-    glue.file(out_dir.join("_relukit_cffi.c")).include(&csrc);
+    glue.file(out_dir.join("_relukit_cffi.c"))
+        .include(csrc.join("include"));
     for dir in include.lines() {
         glue.include(dir);
     }
@@ -49,8 +62,13 @@ fn main() {
 
     cc::Build::new()
         .std("c11")
-        .files(C_SOURCES.iter().map(|name| csrc.join(name)))
-        .include(&csrc)
+        .files(
+            files
+                .iter()
+                .filter(|name| name.ends_with(".c"))
+                .map(|name| csrc.join(name)),
+        )
+        .includes(&includes)
         .flag_if_supported("-pthread")
         .warnings(true)
         .extra_warnings(true)

@@ -13,8 +13,9 @@ def flat_pair(
     """1-D contiguous arrays ``(xf, yf)`` pairing x and out element by element.
 
     Views when x and out share a contiguous layout (no copy); otherwise x is copied into
-    out's layout, and if out itself is not contiguous the result goes to a temporary that the
-    returned ``finish`` callback copies into out.
+    out's layout, and if out itself is not contiguous the kernel transforms a contiguous copy
+    of x in place and the returned ``finish`` callback copies it into out: one full-size
+    temporary, also when out is x.
     """
     if x.flags.c_contiguous and out.flags.c_contiguous:
         if x.ndim == 1:
@@ -26,6 +27,6 @@ def flat_pair(
         return np.ascontiguousarray(x).reshape(-1), out.reshape(-1), None
     if out.flags.f_contiguous:
         return np.asfortranarray(x).reshape(-1, order="F"), out.reshape(-1, order="F"), None
-    xc = np.ascontiguousarray(x)  # a copy: x is not contiguous either, since out is not
-    tmp = np.empty_like(xc)
-    return xc.reshape(-1), tmp.reshape(-1), lambda: np.copyto(out, tmp)
+    xc = np.array(x, order="C", copy=True)  # private: the kernel overwrites it
+    flat = xc.reshape(-1)
+    return flat, flat, lambda: np.copyto(out, xc)

@@ -2,12 +2,21 @@
 
 cffi releases the GIL around every call. Arrays reach C as one flat buffer each
 (``ffi.from_buffer``: zero-copy for C-contiguous arrays); C checks the lengths before it
-touches memory and reports a mismatch as a status. Large calls are split over the C thread
-pool (``set_num_threads``; csrc/pool.c).
+touches memory and reports a mismatch as a status. ``from_buffer`` reads any buffer's bytes
+as the C type it is given, so this module checks every array's dtype and shape before a call
+(TypeError for a wrong dtype, ValueError for a wrong shape) and never hands C an array of
+another layout. Large calls are split over the C thread pool (``set_num_threads``;
+csrc/runtime/pool.c).
 
-The fast paths (``relu_fast``, ``relu_grad_fast``, ``dense_fast``) take the common inputs
-with as few Python operations as possible and return ``NotImplemented`` for anything else,
-never raising, so that every error still comes from :mod:`relukit._validate`:
+Every elementwise kernel of :data:`relukit.ops.KERNELS` is registered by one loop
+(``<k>_float``, ``<k>_array``) from the C functions ``relukit_<k>_f64`` and
+``relukit_<k>_array_{f32,f64}``, which take the kernel's parameters in that order.
+
+The fast paths (``relu_fast``, ``relu_grad_fast``, ``dense_fast``) take what the acceptance
+spec allows (exact ndarrays, native float32/float64, aligned, contiguous; see
+``relukit.backends``) with as few Python operations as possible and return ``NotImplemented``
+for anything else, never raising, so that every error still comes from
+:mod:`relukit._validate`:
 
 - ``from_buffer`` is asked for a plain (``PyBUF_SIMPLE``) buffer, which NumPy grants only for
   C-contiguous arrays: a failure there means "not this path". It is not asked for a writable
@@ -32,35 +41,59 @@ import numpy as np
 
 from relukit._native import c_kernels as _c
 from relukit.backends._layout import flat_pair
+from relukit.ops import KERNELS
 
 NAME = "c"
 ffi, lib = _c.ffi, _c.lib
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _CTYPE = {"f": ffi.typeof("float[]"), "d": ffi.typeof("double[]")}  # parsed once
 _PTR = {"f": ffi.typeof("float *"), "d": ffi.typeof("double *")}
+#: NumPy 1.x still lets ``a.data = ...`` move a live array's buffer (2.x refuses).
+_DATA_SETTABLE = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 
 #: Out of place, arrays up to this many bytes take the copy-then-in-place route (measured:
 #: see the module docstring; the two routes cost the same around 16 KiB here).
 COPY_MAX_BYTES = 8192
 
-relu_float = lib.relukit_relu_f64
-relu_int = lib.relukit_relu_i64
-relu_grad_float = lib.relukit_relu_grad_f64
-relu_grad_int = lib.relukit_relu_grad_i64
+#: The C thread pool's cap (relukit_max_threads()).
+MAX_THREADS = int(lib.relukit_max_threads())
 
-_RELU = {"f": lib.relukit_relu_array_f32, "d": lib.relukit_relu_array_f64}
-_RELU_GRAD = {"f": lib.relukit_relu_grad_array_f32, "d": lib.relukit_relu_grad_array_f64}
+relu_int = lib.relukit_relu_i64
+relu_grad_int = lib.relukit_relu_grad_i64
 _DENSE = {"f": lib.relukit_dense_forward_f32, "d": lib.relukit_dense_forward_f64}
 
 
 def set_num_threads(n: int) -> None:
-    """Let large C calls use ``n`` threads (called by :func:`relukit.set_num_threads`)."""
-    lib.relukit_set_num_threads(n)
+    """Let large C calls use ``n`` threads (called by :func:`relukit.set_num_threads`);
+    values outside 1..MAX_THREADS are taken as the nearer bound, as C does."""
+    lib.relukit_set_num_threads(min(max(int(n), 1), MAX_THREADS))
 
 
 def get_num_threads() -> int:
     """The thread count the C kernels use now (what C holds)."""
     return int(lib.relukit_get_num_threads())
+
+
+def runtime_info() -> dict[str, Any]:
+    """What the C runtime detected (SIMD path, caches, CPUs) and the thresholds it derived."""
+    info = ffi.new("struct relukit_runtime_info *")
+    _check(lib.relukit_runtime_info(info), "runtime_info")
+    simd = {lib.RELUKIT_SIMD_PORTABLE: "portable", lib.RELUKIT_SIMD_AVX2: "avx2"}
+    return {
+        "simd": simd.get(info.simd, str(info.simd)),
+        "fma": bool(info.fma),
+        "cache_source": ffi.string(info.cache_source).decode(),
+        "l2_bytes": int(info.l2_bytes),
+        "l3_bytes": int(info.l3_bytes),
+        "l3_cpus": int(info.l3_cpus),
+        "l3_share_bytes": int(info.l3_share_bytes),
+        "cpus": int(info.cpus),
+        "max_threads": int(info.max_threads),
+        "nt_bytes": int(info.nt_bytes),
+        "nt_bytes_per_thread": int(info.nt_bytes_per_thread),
+        "split_bytes": int(info.split_bytes),
+        "dense_split_macs": int(info.dense_split_macs),
+    }
 
 
 def _check(status: int, what: str) -> None:
@@ -70,42 +103,147 @@ def _check(status: int, what: str) -> None:
         raise ValueError(f"relukit C kernel {what}: buffer lengths do not match (status {status})")
 
 
+def _float_code(a: Any, what: str) -> str:
+    """The cffi type code of a float32/float64 ndarray ('f' or 'd'); TypeError otherwise."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"relukit C kernel: {what} must be a NumPy array, got {type(a).__name__}")
+    dt = a.dtype
+    if dt == _F32 and dt.isnative:
+        return "f"
+    if dt == _F64 and dt.isnative:
+        return "d"
+    raise TypeError(f"relukit C kernel: {what} has dtype {dt}; it takes float32 or float64")
+
+
+def _like(a: Any, dt: np.dtype, shape: tuple[int, ...], what: str) -> None:
+    """``a`` is an ndarray of ``shape`` (ValueError) and dtype ``dt`` (TypeError)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"relukit C kernel: {what} must be a NumPy array, got {type(a).__name__}")
+    if a.shape != shape:
+        raise ValueError(f"relukit C kernel: {what} has shape {a.shape}, expected {shape}")
+    if a.dtype != dt:
+        raise TypeError(f"relukit C kernel: {what} has dtype {a.dtype}, expected {dt}")
+
+
+def _c_input(a: np.ndarray) -> np.ndarray:
+    """``a`` itself if C can read it as one flat buffer, else a C-contiguous copy."""
+    if a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.ascontiguousarray(a)
+
+
 # --- the validated paths (inputs checked by relukit._validate) -------------------------------
 
 
-def _elementwise(kernels: dict, x: np.ndarray, out: np.ndarray, what: str) -> None:
-    code = x.dtype.char
+def _elementwise(kernels: dict, x: np.ndarray, out: np.ndarray, what: str, params: tuple) -> None:
+    code = _float_code(x, "x")
+    if out.dtype != x.dtype:
+        raise TypeError(f"relukit C kernel {what}: out has dtype {out.dtype}, x has {x.dtype}")
+    if out.shape != x.shape:
+        raise ValueError(f"relukit C kernel {what}: out has shape {out.shape}, x has {x.shape}")
     ctype = _CTYPE[code]
     try:  # the common case, both C-contiguous: from_buffer refuses anything else
         cx = ffi.from_buffer(ctype, x)
-        cy = ffi.from_buffer(ctype, out)  # out is writeable: _validate checked
+        cy = ffi.from_buffer(ctype, out, require_writable=True)
         finish = None
     except (ValueError, BufferError, TypeError):
         xf, yf, finish = flat_pair(x, out)
         cx = ffi.from_buffer(ctype, xf)
         cy = ffi.from_buffer(ctype, yf, require_writable=True)
-    _check(kernels[code](cx, len(cx), cy, len(cy)), what)
+    _check(kernels[code](cx, len(cx), cy, len(cy), *params), what)
     if finish is not None:
         finish()
 
 
-def relu_array(x: np.ndarray, out: np.ndarray) -> None:
-    _elementwise(_RELU, x, out, "relu")
+def _array_kernels(name: str) -> dict:
+    return {
+        "f": getattr(lib, f"relukit_{name}_array_f32"),
+        "d": getattr(lib, f"relukit_{name}_array_f64"),
+    }
 
 
-def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
-    _elementwise(_RELU_GRAD, x, out, "relu_grad")
+def _make_array(name: str, n_params: int) -> Callable[..., None]:
+    kernels = _array_kernels(name)
+
+    def array(x: np.ndarray, out: np.ndarray, *params: float) -> None:
+        if len(params) != n_params:
+            raise TypeError(f"relukit C kernel {name}: takes {n_params} parameters")
+        _elementwise(kernels, x, out, name, params)
+
+    array.__name__ = f"{name}_array"
+    array.__doc__ = f"out = {name}(x{', ' if n_params else ''}{', '.join(KERNELS[name])})"
+    return array
+
+
+def _register_elementwise() -> None:
+    """``<k>_float`` and ``<k>_array`` for every kernel k of relukit.ops.KERNELS."""
+    module = globals()
+    for name, params in KERNELS.items():
+        module[f"{name}_float"] = getattr(lib, f"relukit_{name}_f64")
+        module[f"{name}_array"] = _make_array(name, len(params))
+
+
+_register_elementwise()
+_RELU = _array_kernels("relu")
+_RELU_GRAD = _array_kernels("relu_grad")
+
+
+def _layer_call(
+    what: str,
+    kernels: dict,
+    inputs: list[tuple[str, Any, tuple[int, ...]]],
+    outputs: list[tuple[str, Any, tuple[int, ...]]],
+    dims: tuple[int, ...],
+) -> None:
+    """Check every buffer (shape, dtype: the first input's), make the inputs C-contiguous,
+    run the kernel into C-contiguous outputs (through temporaries where an output is not),
+    copy back. An output given as None is passed as (NULL, 0)."""
+    code = _float_code(inputs[0][1], inputs[0][0])
+    dt = inputs[0][1].dtype
+    ctype = _CTYPE[code]
+    args: list[Any] = []
+    for label, a, shape in inputs:
+        _like(a, dt, shape, label)
+        buf = ffi.from_buffer(ctype, _c_input(a))
+        args += [buf, len(buf)]
+    copies = []
+    for label, a, shape in outputs:
+        if a is None:
+            args += [ffi.NULL, 0]
+            continue
+        _like(a, dt, shape, label)
+        if not a.flags.writeable:
+            raise ValueError(f"relukit C kernel: {label} is read-only")
+        target = a if a.flags.c_contiguous and a.flags.aligned else np.empty(shape, dt)
+        if target is not a:
+            copies.append((a, target))
+        buf = ffi.from_buffer(ctype, target, require_writable=True)
+        args += [buf, len(buf)]
+    _check(kernels[code](*args, *dims), what)
+    for a, target in copies:
+        np.copyto(a, target)
+
+
+def _matrix_dims(x: Any, w: Any) -> tuple[int, int, int]:
+    """(batch, in, out) from x (batch, in) and w (in, out); ValueError if they do not fit."""
+    _float_code(x, "x")
+    _float_code(w, "w")
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"relukit C kernel: x (batch, in) and w (in, out) do not fit: {x.shape}, {w.shape}"
+        )
+    return x.shape[0], x.shape[1], w.shape[1]
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    ctype = _CTYPE[x.dtype.char]
-    cx, cw, cb = (ffi.from_buffer(ctype, a) for a in (x, w, b))
-    cy = ffi.from_buffer(ctype, out, require_writable=True)
-    batch, n_in = x.shape
-    status = _DENSE[x.dtype.char](
-        cx, len(cx), cw, len(cw), cb, len(cb), cy, len(cy), batch, n_in, w.shape[1]
+    batch, n_in, n_out = _matrix_dims(x, w)
+    _layer_call(
+        "dense_forward",
+        _DENSE,
+        [("x", x, (batch, n_in)), ("w", w, (n_in, n_out)), ("b", b, (n_out,))],
+        [("out", out, (batch, n_out))],
+        (batch, n_in, n_out),
     )
-    _check(status, "dense_forward")
 
 
 # --- fast paths: NotImplemented (never an exception) for anything they do not take ---------
@@ -133,9 +271,14 @@ def _elementwise_fast(kernels: dict, scalar: str) -> Callable:
                 ctype, kernel = c64, k64
             else:
                 return not_impl
+            flags = x.flags
+            if not flags.aligned:
+                return not_impl
             if out is None:
                 if x.nbytes <= copy_max:
-                    y = x.copy("K")  # the layout empty_like(x) would have; any x
+                    if not flags.c_contiguous:
+                        return not_impl
+                    y = x.copy()
                     try:
                         cy = from_buffer(ctype, y)
                     except refused:  # contiguous but not C order (a Fortran-order copy)
@@ -153,7 +296,7 @@ def _elementwise_fast(kernels: dict, scalar: str) -> Callable:
                 kernel(cx, n, cy, n)
                 return y
             if out is x:
-                if not x.flags.writeable:
+                if not flags.writeable:
                     return not_impl
                 try:
                     cx = from_buffer(ctype, x)
@@ -167,6 +310,7 @@ def _elementwise_fast(kernels: dict, scalar: str) -> Callable:
                 or out.dtype is not dt
                 or out.shape != x.shape
                 or not out.flags.writeable
+                or not out.flags.aligned
             ):
                 return not_impl
             try:
@@ -191,15 +335,18 @@ relu_grad_fast = _elementwise_fast(_RELU_GRAD, "relu_grad_float")
 
 # --- dense: cached pointers to a layer's weights and biases ---------------------------------
 #
-# Dense keeps its weights and biases as C-contiguous arrays it owns and replaces them (never
-# reallocates them) when they are assigned, so their data pointers are fixed for the arrays'
-# lifetime. The cache maps id(w) to plain (non-owning) pointers into w and b, plus weak
-# references to both whose callbacks drop the entry when either array dies: an entry present
-# always belongs to live arrays, so id(w) cannot have been reused, and id(b) is compared to
-# the id stored. Holding a weak reference also makes NumPy refuse w.resize() (even with
-# refcheck=False), the one operation that could move a live array's data. In-place writes
-# (layer.weights[...] = v) keep the buffer and are seen by C. Nothing is kept alive by the
-# cache, and it is cleared when it reaches _CACHE_MAX entries.
+# Dense keeps its weights and biases as C-contiguous arrays it owns, so a layer's arrays are
+# the same objects call after call. The cache maps id(w) to plain (non-owning) pointers into w
+# and b and the layout they were taken with, plus weak references to both whose callbacks drop
+# the entry when either array dies: an entry present always belongs to live arrays, so id(w)
+# cannot have been reused, and id(b) is compared to the id stored. A live array can still be
+# changed in place (``w.shape = ...``, ``w.strides = ...``, ``b.dtype = ...``; NumPy 1.x also
+# ``w.data = ...``), so every call compares the arrays' shape, strides and dtype (and on NumPy
+# 1.x the data pointer) with the entry's, about 0.2 us, and rebuilds the entry from the arrays
+# as they are now if anything differs; a layout C cannot take goes to the validated path.
+# Holding a weak reference makes NumPy refuse w.resize() (even with refcheck=False). In-place
+# writes (layer.weights[...] = v) keep the buffer and are seen by C. Nothing is kept alive by
+# the cache, and it is cleared when it reaches _CACHE_MAX entries.
 
 _CACHE_MAX = 256
 _dense_cache: dict[int, tuple] = {}
@@ -212,18 +359,22 @@ def _forget(key: int) -> Callable[[object], None]:
     return drop
 
 
-def _dense_entry(w: np.ndarray, b: np.ndarray) -> tuple | None:
+def _data_pointer(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0] if _DATA_SETTABLE else 0
+
+
+def _dense_entry(w: Any, b: Any) -> tuple | None:
     """Build (and cache) the entry for the pair (w, b), or None if the fast path can't take it."""
     if type(w) is not np.ndarray or type(b) is not np.ndarray:
         return None
     dt = w.dtype
     if (dt is not _F32 and dt is not _F64) or b.dtype is not dt:
         return None
-    if w.ndim != 2 or b.shape != (w.shape[1],):
+    if w.ndim != 2 or b.shape != (w.shape[1],) or not (w.flags.aligned and b.flags.aligned):
         return None
     code = dt.char
     try:
-        cw = ffi.from_buffer(_CTYPE[code], w)
+        cw = ffi.from_buffer(_CTYPE[code], w)  # C-contiguous only
         cb = ffi.from_buffer(_CTYPE[code], b)
     except (ValueError, BufferError, TypeError):
         return None
@@ -242,6 +393,12 @@ def _dense_entry(w: np.ndarray, b: np.ndarray) -> tuple | None:
         _DENSE[code],
         _CTYPE[code],
         dt,
+        w.shape,
+        w.strides,
+        b.shape,
+        b.strides,
+        _data_pointer(w),
+        _data_pointer(b),
         weakref.ref(w, drop),
         weakref.ref(b, drop),
     )
@@ -252,17 +409,28 @@ def _dense_entry(w: np.ndarray, b: np.ndarray) -> tuple | None:
 def _make_dense_fast() -> Callable:
     cache_get, ndarray, from_buffer, empty = _dense_cache.get, np.ndarray, ffi.from_buffer, np.empty
     not_impl, refused = NotImplemented, (ValueError, BufferError, TypeError)
+    check_pointer = _DATA_SETTABLE
 
-    def dense_fast(x: Any, w: np.ndarray, b: np.ndarray) -> Any:
+    def dense_fast(x: Any, w: Any, b: Any) -> Any:
         if type(x) is not ndarray:
             return not_impl
         e = cache_get(id(w))
-        if e is None or e[0] != id(b):
+        if (
+            e is None
+            or e[0] != id(b)
+            or w.shape != e[10]
+            or w.strides != e[11]
+            or w.dtype is not e[9]
+            or b.shape != e[12]
+            or b.strides != e[13]
+            or b.dtype is not e[9]
+            or (check_pointer and (_data_pointer(w), _data_pointer(b)) != (e[14], e[15]))
+        ):
             e = _dense_entry(w, b)
             if e is None:
                 return not_impl
-        _, pw, nw, pb, nb, n_in, n_out, kernel, ctype, dt, _, _ = e
-        if x.dtype is not dt:
+        pw, nw, pb, nb, n_in, n_out, kernel, ctype, dt = e[1:10]
+        if x.dtype is not dt or not x.flags.aligned:
             return not_impl
         shape = x.shape
         if shape == (n_in,):
@@ -299,100 +467,26 @@ def _make_dense_fast() -> Callable:
 dense_fast = _make_dense_fast()
 
 
-# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
-#
-# csrc/family.c: piecewise-linear kernels decide on bit patterns (AVX2 when available, the
-# path relu uses); on float32 arrays sigmoid, tanh, elu and gelu_tanh (and their grads) run an
-# AVX2+FMA kernel in float64 lanes, the other transcendental cases libm loops in double.
-# Parameters arrive rounded to the array's dtype; cffi passes them to float/double unchanged.
+# ---- prelu: per-channel slopes --------------------------------------------------------------
 
-
-def _family(name: str) -> dict:
-    return {
-        "f": getattr(lib, f"relukit_{name}_array_f32"),
-        "d": getattr(lib, f"relukit_{name}_array_f64"),
-    }
-
-
-def _family_elementwise(kernels: dict, x: np.ndarray, out: np.ndarray, *params: float) -> None:
-    """``_elementwise`` with the op's parameters after the buffers."""
-    code = x.dtype.char
-    ctype = _CTYPE[code]
-    try:  # both C-contiguous: straight to C
-        cx = ffi.from_buffer(ctype, x)
-        cy = ffi.from_buffer(ctype, out, require_writable=True)
-        finish = None
-    except (ValueError, BufferError, TypeError):
-        xf, yf, finish = flat_pair(x, out)
-        cx = ffi.from_buffer(ctype, xf)
-        cy = ffi.from_buffer(ctype, yf, require_writable=True)
-    _check(kernels[code](cx, len(cx), cy, len(cy), *params), "family kernel")
-    if finish is not None:
-        finish()
-
-
-def _family_array(name: str, n_params: int) -> Callable[..., None]:
-    kernels = _family(name)
-
-    def array(x: np.ndarray, out: np.ndarray, *params: float) -> None:
-        _family_elementwise(kernels, x, out, *params[:n_params])
-
-    array.__name__ = f"{name}_array"
-    return array
-
-
-leaky_relu_float = lib.relukit_leaky_relu_f64
-leaky_relu_grad_float = lib.relukit_leaky_relu_grad_f64
-hardtanh_float = lib.relukit_hardtanh_f64
-hardtanh_grad_float = lib.relukit_hardtanh_grad_f64
-threshold_float = lib.relukit_threshold_f64
-elu_float = lib.relukit_elu_f64
-elu_grad_float = lib.relukit_elu_grad_f64
-gelu_float = lib.relukit_gelu_f64
-gelu_grad_float = lib.relukit_gelu_grad_f64
-gelu_tanh_float = lib.relukit_gelu_tanh_f64
-gelu_tanh_grad_float = lib.relukit_gelu_tanh_grad_f64
-sigmoid_float = lib.relukit_sigmoid_f64
-sigmoid_grad_float = lib.relukit_sigmoid_grad_f64
-tanh_float = lib.relukit_tanh_f64
-tanh_grad_float = lib.relukit_tanh_grad_f64
-
-
-def threshold_grad_float(x: float, th: float, value: float) -> float:
-    return lib.relukit_threshold_grad_f64(x, th)  # the derivative does not depend on value
-
-
-leaky_relu_array = _family_array("leaky_relu", 1)
-leaky_relu_grad_array = _family_array("leaky_relu_grad", 1)
-hardtanh_array = _family_array("hardtanh", 2)
-hardtanh_grad_array = _family_array("hardtanh_grad", 2)
-threshold_array = _family_array("threshold", 2)
-threshold_grad_array = _family_array("threshold_grad", 1)
-elu_array = _family_array("elu", 1)
-elu_grad_array = _family_array("elu_grad", 1)
-gelu_array = _family_array("gelu", 0)
-gelu_grad_array = _family_array("gelu_grad", 0)
-gelu_tanh_array = _family_array("gelu_tanh", 0)
-gelu_tanh_grad_array = _family_array("gelu_tanh_grad", 0)
-sigmoid_array = _family_array("sigmoid", 0)
-sigmoid_grad_array = _family_array("sigmoid_grad", 0)
-tanh_array = _family_array("tanh", 0)
-tanh_grad_array = _family_array("tanh_grad", 0)
-
-_PRELU = _family("prelu")
-_PRELU_GRAD = _family("prelu_grad")
+_PRELU = _array_kernels("prelu")
+_PRELU_GRAD = _array_kernels("prelu_grad")
 
 
 def _prelu(kernels: dict, x: np.ndarray, out: np.ndarray, weight: np.ndarray) -> None:
     """The C kernel takes C-ordered (outer, channels, inner) buffers: copy x if needed, and
     go through a temporary when out is not C-contiguous."""
-    code = x.dtype.char
+    code = _float_code(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"relukit C kernel prelu: x must have a channel axis, got {x.shape}")
+    _like(out, x.dtype, x.shape, "out")
+    _like(weight, x.dtype, (x.shape[1],), "weight")
     ctype = _CTYPE[code]
-    xc = np.ascontiguousarray(x)
-    target = out if out.flags.c_contiguous else np.empty_like(xc)
+    xc = _c_input(x)
+    target = out if out.flags.c_contiguous and out.flags.aligned else np.empty(x.shape, x.dtype)
     cx = ffi.from_buffer(ctype, xc)
     cy = ffi.from_buffer(ctype, target, require_writable=True)
-    cw = ffi.from_buffer(ctype, weight)
+    cw = ffi.from_buffer(ctype, _c_input(weight))
     outer, channels = x.shape[0], x.shape[1]
     inner = math.prod(x.shape[2:])
     _check(kernels[code](cx, len(cx), cy, len(cy), cw, len(cw), outer, channels, inner), "prelu")
@@ -415,21 +509,14 @@ _BACKWARD = {"f": lib.relukit_dense_backward_f32, "d": lib.relukit_dense_backwar
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    ctype = _CTYPE[x.dtype.char]
-    cx, cw, cb = (ffi.from_buffer(ctype, a) for a in (x, w, b))
-    cy = ffi.from_buffer(ctype, out, require_writable=True)
-    batch, n_in = x.shape
-    status = _LINEAR[x.dtype.char](
-        cx, len(cx), cw, len(cw), cb, len(cb), cy, len(cy), batch, n_in, w.shape[1]
+    batch, n_in, n_out = _matrix_dims(x, w)
+    _layer_call(
+        "linear_forward",
+        _LINEAR,
+        [("x", x, (batch, n_in)), ("w", w, (n_in, n_out)), ("b", b, (n_out,))],
+        [("out", out, (batch, n_out))],
+        (batch, n_in, n_out),
     )
-    _check(status, "linear_forward")
-
-
-def _out_buffer(ctype: object, a: np.ndarray | None) -> tuple[object, int]:
-    if a is None:
-        return ffi.NULL, 0
-    buf = ffi.from_buffer(ctype, a, require_writable=True)
-    return buf, len(buf)
 
 
 def dense_backward(
@@ -440,21 +527,11 @@ def dense_backward(
     dw: np.ndarray | None,
     db: np.ndarray | None,
 ) -> None:
-    ctype = _CTYPE[x.dtype.char]
-    cx, cw, cdy = (ffi.from_buffer(ctype, a) for a in (x, w, dy))
-    batch, n_in = x.shape
-    status = _BACKWARD[x.dtype.char](
-        cx,
-        len(cx),
-        cw,
-        len(cw),
-        cdy,
-        len(cdy),
-        *_out_buffer(ctype, dx),
-        *_out_buffer(ctype, dw),
-        *_out_buffer(ctype, db),
-        batch,
-        n_in,
-        w.shape[1],
+    batch, n_in, n_out = _matrix_dims(x, w)
+    _layer_call(
+        "dense_backward",
+        _BACKWARD,
+        [("x", x, (batch, n_in)), ("w", w, (n_in, n_out)), ("dy", dy, (batch, n_out))],
+        [("dx", dx, (batch, n_in)), ("dw", dw, (n_in, n_out)), ("db", db, (n_out,))],
+        (batch, n_in, n_out),
     )
-    _check(status, "dense_backward")

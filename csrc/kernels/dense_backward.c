@@ -1,9 +1,8 @@
-/* dense_backward.c: the affine layer y = x @ w + b (nn.Linear) forward, and its backward pass
- * (gradients for x, w and b). Contract and summation orders in relukit.h.
+/* dense_backward.c: the backward pass of the affine layer y = x @ w + b (gradients for x, w
+ * and b; the forward is in dense.c). Contract and summation orders in relukit.h.
  *
  * Every loop runs contiguously in its innermost index so the compiler vectorizes it without
  * reassociating anything (ISO C, no -ffast-math, no fma()):
- *   forward  y[r,:] = b; y[r,:] += x[r,k] * w[k,:]          for k increasing   (as dense.c)
  *   dw       dw[k,:] = 0; dw[k,:] += x[r,k] * dy[r,:]       for r increasing   (k outermost:
  *            the row dw[k,:] stays in L1 while the rows of dy stream past it)
  *   db       db[:] = 0; db[:] += dy[r,:]                    for r increasing
@@ -16,14 +15,7 @@
  * As in dense.c, the same loops are compiled a second time with target("avx2") (not "fma":
  * no contraction is possible) and picked at run time by relukit__get_simd(), so
  * RELUKIT_FORCE_PORTABLE=1 selects the baseline build; both give identical bits. */
-#include "relukit.h"
-#include "relukit_internal.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define RELUKIT_BWD_AVX2 1
-#else
-#define RELUKIT_BWD_AVX2 0
-#endif
+#include "elementwise.h"
 
 /* len == rows * cols (checked for overflow) and the buffer is not NULL unless empty. */
 static int buf_ok(const void *p, size_t len, size_t rows, size_t cols)
@@ -39,24 +31,6 @@ static int opt_buf_ok(const void *p, size_t len, size_t rows, size_t cols)
 {
     return (p == NULL && len == 0) || buf_ok(p, len, rows, cols);
 }
-
-/* RELUKIT_LINEAR_ROWS(NAME, ATTR, FT): y = x @ w + b, rows r < batch. */
-#define RELUKIT_LINEAR_ROWS(NAME, ATTR, FT)                                                      \
-    ATTR static void NAME(const FT *restrict x, const FT *restrict w, const FT *restrict b,      \
-                          FT *restrict y, size_t batch, size_t in, size_t out)                   \
-    {                                                                                            \
-        for (size_t r = 0; r < batch; r++) {                                                     \
-            FT *restrict yr = y + r * out;                                                       \
-            for (size_t j = 0; j < out; j++)                                                     \
-                yr[j] = b[j];                                                                    \
-            for (size_t k = 0; k < in; k++) {                                                    \
-                const FT xk = x[r * in + k];                                                     \
-                const FT *restrict wk = w + k * out;                                             \
-                for (size_t j = 0; j < out; j++)                                                 \
-                    yr[j] += xk * wk[j];                                                         \
-            }                                                                                    \
-        }                                                                                        \
-    }
 
 /* RELUKIT_BACKWARD_LOOPS(NAME, ATTR, FT): dx, dw, db (each skipped when NULL); batch, in and
  * out > 0; batch or in may be 0 (their loops then run zero times: dw, db come out zero). */
@@ -106,40 +80,29 @@ static int opt_buf_ok(const void *p, size_t len, size_t rows, size_t cols)
         }                                                                                        \
     }
 
-RELUKIT_LINEAR_ROWS(linear_rows_f32, , float)
-RELUKIT_LINEAR_ROWS(linear_rows_f64, , double)
-RELUKIT_BACKWARD_LOOPS(backward_f32, , float)
-RELUKIT_BACKWARD_LOOPS(backward_f64, , double)
-#if RELUKIT_BWD_AVX2
-#define RELUKIT_AVX2_ATTR __attribute__((target("avx2")))
-RELUKIT_LINEAR_ROWS(linear_rows_avx2_f32, RELUKIT_AVX2_ATTR, float)
-RELUKIT_LINEAR_ROWS(linear_rows_avx2_f64, RELUKIT_AVX2_ATTR, double)
-RELUKIT_BACKWARD_LOOPS(backward_avx2_f32, RELUKIT_AVX2_ATTR, float)
-RELUKIT_BACKWARD_LOOPS(backward_avx2_f64, RELUKIT_AVX2_ATTR, double)
-#define RELUKIT_USE_AVX2() (relukit__get_simd() == RELUKIT_SIMD_AVX2)
-#endif
-
-#if RELUKIT_BWD_AVX2
-#define RELUKIT_BWD_CALL(FN, SFX, ...)                                                           \
-    (RELUKIT_USE_AVX2() ? FN##_avx2_##SFX(__VA_ARGS__) : FN##_##SFX(__VA_ARGS__))
+RELUKIT_BACKWARD_LOOPS(backward_f32_portable, , float)
+RELUKIT_BACKWARD_LOOPS(backward_f64_portable, , double)
+#if RELUKIT_X86_DISPATCH
+RELUKIT_BACKWARD_LOOPS(backward_f32_avx2, RELUKIT_AVX2_FN, float)
+RELUKIT_BACKWARD_LOOPS(backward_f64_avx2, RELUKIT_AVX2_FN, double)
+#define RELUKIT_BACKWARD_CALL(SFX, ...)                                                          \
+    (relukit__get_simd() == RELUKIT_SIMD_AVX2 ? backward_##SFX##_avx2(__VA_ARGS__)               \
+                                              : backward_##SFX##_portable(__VA_ARGS__))
 #else
-#define RELUKIT_BWD_CALL(FN, SFX, ...) FN##_##SFX(__VA_ARGS__)
+#define RELUKIT_BACKWARD_CALL(SFX, ...) backward_##SFX##_portable(__VA_ARGS__)
 #endif
 
-#define RELUKIT_LINEAR_KERNELS(SFX, FT)                                                          \
-    int relukit_linear_forward_##SFX(const FT *x, size_t x_len, const FT *w, size_t w_len,       \
-                                     const FT *b, size_t b_len, FT *y, size_t y_len,             \
-                                     size_t batch, size_t in, size_t out)                        \
-    {                                                                                            \
-        if (!buf_ok(x, x_len, batch, in) || !buf_ok(w, w_len, in, out) ||                        \
-            !buf_ok(b, b_len, out, 1) || !buf_ok(y, y_len, batch, out))                          \
-            return RELUKIT_ESIZE;                                                                \
-        /* nothing to write; also keeps pointer arithmetic off possibly-NULL empty buffers */    \
-        if (batch == 0 || out == 0)                                                              \
-            return RELUKIT_OK;                                                                   \
-        RELUKIT_BWD_CALL(linear_rows, SFX, x, w, b, y, batch, in, out);                          \
-        return RELUKIT_OK;                                                                       \
-    }                                                                                            \
+/* 1 if output o (o_bytes; NULL or empty: none) overlaps any of the n ranges in r[]. */
+static int out_overlaps(const void *o, size_t o_bytes, const void *const r[], const size_t rb[],
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (relukit_overlaps(o, o_bytes, r[i], rb[i]))
+            return 1;
+    return 0;
+}
+
+#define RELUKIT_BACKWARD_KERNEL(SFX, FT)                                                         \
     int relukit_dense_backward_##SFX(const FT *x, size_t x_len, const FT *w, size_t w_len,       \
                                      const FT *dy, size_t dy_len, FT *dx, size_t dx_len,         \
                                      FT *dw, size_t dw_len, FT *db, size_t db_len,               \
@@ -149,15 +112,25 @@ RELUKIT_BACKWARD_LOOPS(backward_avx2_f64, RELUKIT_AVX2_ATTR, double)
             !buf_ok(dy, dy_len, batch, out) || !opt_buf_ok(dx, dx_len, batch, in) ||             \
             !opt_buf_ok(dw, dw_len, in, out) || !opt_buf_ok(db, db_len, out, 1))                 \
             return RELUKIT_ESIZE;                                                                \
+        {                                                                                        \
+            const size_t s = sizeof(FT);                                                         \
+            /* each output against the inputs and the outputs after it (an empty or NULL one   \
+             * overlaps nothing) */                                                            \
+            const void *const r[5] = {x, w, dy, db, dw};                                         \
+            const size_t rb[5] = {x_len * s, w_len * s, dy_len * s, db_len * s, dw_len * s};     \
+            if (out_overlaps(dx, dx_len * s, r, rb, 5) ||                                        \
+                out_overlaps(dw, dw_len * s, r, rb, 4) || out_overlaps(db, db_len * s, r, rb, 3)) \
+                return RELUKIT_EOVERLAP;                                                         \
+        }                                                                                        \
         if (out == 0) { /* dw and db are empty; every dx is an empty sum */                      \
             for (size_t i = 0; dx != NULL && i < dx_len; i++)                                    \
                 dx[i] = 0;                                                                       \
             return RELUKIT_OK;                                                                   \
         }                                                                                        \
         /* batch == 0 or in == 0 need no special case: the loops over them run zero times */    \
-        RELUKIT_BWD_CALL(backward, SFX, x, w, dy, dx, dw, db, batch, in, out);                   \
+        RELUKIT_BACKWARD_CALL(SFX, x, w, dy, dx, dw, db, batch, in, out);                   \
         return RELUKIT_OK;                                                                       \
     }
 
-RELUKIT_LINEAR_KERNELS(f32, float)
-RELUKIT_LINEAR_KERNELS(f64, double)
+RELUKIT_BACKWARD_KERNEL(f32, float)
+RELUKIT_BACKWARD_KERNEL(f64, double)

@@ -1,5 +1,6 @@
-/* relukit_internal.h: helpers shared by the C kernels (relu.c, dense.c).
- * Private: not part of the public API, not for the cffi cdef. Plain C11.
+/* elementwise.h: what the elementwise kernels (relu.c, piecewise.c, smooth.c, and dense.c's
+ * relu) share: the bit-pattern element helpers, the AVX2 vector ops and loop, and the array
+ * functions' argument checks. Internal: not in the cffi cdef. Plain C11.
  *
  * The float ReLU and its derivative are decided on the bit pattern only (memcpy to an unsigned
  * integer of the same width; compilers turn that into a register move), so no float arithmetic
@@ -9,44 +10,29 @@
  * Everything is branch-free integer arithmetic (and, andnot, or, subtract, logical shift) so
  * that GCC/Clang vectorize the array loops, even on baseline x86-64 (SSE2 has no 64-bit
  * compare, hence the shift-based tests instead of `>` / `==` on the bit patterns). */
-#ifndef RELUKIT_INTERNAL_H
-#define RELUKIT_INTERNAL_H
+#ifndef RELUKIT_ELEMENTWISE_H
+#define RELUKIT_ELEMENTWISE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-/* Relaxed atomics for settings and counters that several threads may touch (plain volatile
- * where C11 atomics are missing). */
-#if defined(__STDC_NO_ATOMICS__)
-#define RELUKIT_ATOMIC(T) volatile T
-#define RELUKIT_LOAD(p) (*(p))
-#define RELUKIT_STORE(p, v) (*(p) = (v))
-#define RELUKIT_INC(p) ((void)(*(p) += 1u))
-#else
-#include <stdatomic.h>
-#define RELUKIT_ATOMIC(T) _Atomic T
-#define RELUKIT_LOAD(p) atomic_load_explicit((p), memory_order_relaxed)
-#define RELUKIT_STORE(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
-#define RELUKIT_INC(p) ((void)atomic_fetch_add_explicit((p), 1u, memory_order_relaxed))
-#endif
+#include "relukit.h"
+#include "runtime.h"
 
-/* *r = a * b; returns 0 (and leaves *r alone) if the product overflows size_t. */
-static inline int relukit_mul_size(size_t a, size_t b, size_t *r)
-{
-    if (a != 0 && b > SIZE_MAX / a)
-        return 0;
-    *r = a * b;
-    return 1;
-}
-
-/* 1 if the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a byte. Compares addresses
- * as integers (relational operators on pointers into different objects are undefined). */
-static inline int relukit_overlaps(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
-{
-    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
-    return a_bytes != 0 && b_bytes != 0 && pa < pb + b_bytes && pb < pa + a_bytes;
-}
+/* RELUKIT_EW_CHECK(x, x_len, y, y_len, FT): the array functions' contract, in the calling
+ * function: RELUKIT_ESIZE unless y_len == x_len and no buffer with a nonzero length is NULL;
+ * RELUKIT_OK at once for length 0; RELUKIT_EOVERLAP if y overlaps x without being x. */
+#define RELUKIT_EW_CHECK(x, x_len, y, y_len, FT)                                                 \
+    do {                                                                                         \
+        if ((x_len) != (y_len) || ((x_len) != 0 && ((x) == NULL || (y) == NULL)))               \
+            return RELUKIT_ESIZE;                                                                \
+        if ((x_len) == 0)                                                                        \
+            return RELUKIT_OK;                                                                   \
+        if ((const void *)(x) != (const void *)(y) &&                                            \
+            relukit_overlaps((x), (x_len) * sizeof(FT), (y), (y_len) * sizeof(FT)))              \
+            return RELUKIT_EOVERLAP;                                                             \
+    } while (0)
 
 /* RELUKIT_FLOAT_OPS stamps out, for one float type FT and the unsigned type UT of its width:
  *
@@ -112,13 +98,27 @@ static inline int relukit_overlaps(const void *a, size_t a_bytes, const void *b,
 RELUKIT_FLOAT_OPS(f32, float, uint32_t, 32, 0x7f800000u, 0x3f800000u)
 RELUKIT_FLOAT_OPS(f64, double, uint64_t, 64, 0x7ff0000000000000u, 0x3ff0000000000000u)
 
-/* ---- AVX2 vector ops (x86-64 with GCC/Clang) -----------------------------------------------
+/* RELUKIT_KEY_OPS(SFX, UT, ST, NBITS): the order key of a bit pattern, for the piecewise ops
+ * and the smooth ops' sign decisions: key(u) = +|bits| for a clear sign bit, -|bits| for a set
+ * one, so -0.0 and +0.0 share key 0 and keys order like the values (NaN tested apart). */
+#define RELUKIT_KEY_OPS(SFX, FT, UT, ST, NBITS)                                                  \
+    static inline ST relukit_key_##SFX(UT u)                                                     \
+    {                                                                                            \
+        const UT mag = u & (UT) ~((UT)1 << ((NBITS)-1));                                         \
+        const ST s = -(ST)(u >> ((NBITS)-1)); /* 0, or -1 for a set sign bit */                  \
+        return ((ST)mag ^ s) - s;                                                                \
+    }                                                                                            \
+    static inline ST relukit_keyof_##SFX(FT x) { return relukit_key_##SFX(relukit_bits_##SFX(x)); }
+
+RELUKIT_KEY_OPS(f32, float, uint32_t, int32_t, 32)
+RELUKIT_KEY_OPS(f64, double, uint64_t, int64_t, 64)
+
+/* ---- AVX2 vector ops (where RELUKIT_X86_DISPATCH, runtime.h) ------------------------------
  *
- * RELUKIT_X86_DISPATCH is 1 where AVX2 code can be compiled next to baseline code and chosen
- * at run time (relukit__get_simd); only functions marked RELUKIT_AVX2_FN use AVX2. The ops
- * below take and return bit patterns (integer instructions only, like the scalar helpers). */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define RELUKIT_X86_DISPATCH 1
+ * Only functions marked RELUKIT_AVX2_FN use AVX2, chosen at run time (relukit__get_simd). The
+ * ops below take and return bit patterns (integer instructions only, like the scalar
+ * helpers). */
+#if RELUKIT_X86_DISPATCH
 #include <immintrin.h>
 #define RELUKIT_AVX2_FN __attribute__((target("avx2")))
 
@@ -126,18 +126,18 @@ RELUKIT_FLOAT_OPS(f64, double, uint64_t, 64, 0x7ff0000000000000u, 0x3ff000000000
  * exactly the patterns above that of -inf (0xff800000 = -0x800000): so keep iff
  * (int32)u > (int32)bits(-inf), which also holds for every pattern with the sign clear.
  * One compare, one and. */
-RELUKIT_AVX2_FN static inline __m256i relukit_relu_v_f32(__m256i u)
+RELUKIT_AVX2_FN static inline __m256i relukit_relu_vec_f32(__m256i u)
 {
     return _mm256_and_si256(u, _mm256_cmpgt_epi32(u, _mm256_set1_epi32(-0x800000)));
 }
 /* the same for f64: bits(-inf) = 0xfff0000000000000 = -2^52 as int64 */
-RELUKIT_AVX2_FN static inline __m256i relukit_relu_v_f64(__m256i u)
+RELUKIT_AVX2_FN static inline __m256i relukit_relu_vec_f64(__m256i u)
 {
     return _mm256_and_si256(u, _mm256_cmpgt_epi64(u, _mm256_set1_epi64x(-0x10000000000000LL)));
 }
 /* grad: NaN (|u| > inf bits) -> x; sign clear and u != 0 ((int)u > 0) and not NaN -> 1.0;
  * else +0.0 */
-RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f32(__m256i u)
+RELUKIT_AVX2_FN static inline __m256i relukit_relu_grad_vec_f32(__m256i u)
 {
     const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
                                            _mm256_set1_epi32(0x7f800000));
@@ -145,7 +145,7 @@ RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f32(__m256i u)
     const __m256i one = _mm256_and_si256(pos, _mm256_set1_epi32(0x3f800000));
     return _mm256_or_si256(_mm256_and_si256(u, nan), _mm256_andnot_si256(nan, one));
 }
-RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f64(__m256i u)
+RELUKIT_AVX2_FN static inline __m256i relukit_relu_grad_vec_f64(__m256i u)
 {
     const __m256i nan =
         _mm256_cmpgt_epi64(_mm256_and_si256(u, _mm256_set1_epi64x(0x7fffffffffffffffLL)),
@@ -155,7 +155,7 @@ RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f64(__m256i u)
     return _mm256_or_si256(_mm256_and_si256(u, nan), _mm256_andnot_si256(nan, one));
 }
 
-/* ---- the AVX2 loop shared by relu.c and family.c ---------------------------------------- */
+/* ---- the AVX2 loop shared by relu.c and piecewise.c --------------------------------------- */
 
 #define RELUKIT_LOADV(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define RELUKIT_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
@@ -188,56 +188,7 @@ RELUKIT_AVX2_FN static inline __m256i relukit_grad_v_f64(__m256i u)
         for (; i < n; i++)                                                                       \
             y[i] = ELEM(x[i]);                                                                   \
     }
-#else
-#define RELUKIT_X86_DISPATCH 0
-#endif
+#endif /* RELUKIT_X86_DISPATCH */
 
-/* ---- thread pool (pool.c) ------------------------------------------------------------------
- *
- * relukit__parallel_for(fn, ctx, nparts, threads) runs fn(ctx, p, nparts) once for every
- * p < nparts, on the calling thread and at most threads - 1 pool workers (never more than the
- * relukit_set_num_threads setting), and returns when all parts are done, with every part's
- * writes visible to the caller. Parts run in any order, possibly several on one thread, so
- * they must write disjoint memory. Runs everything on the calling thread when threads <= 1,
- * nparts <= 1 or > RELUKIT_MAX_PARTS, or when the pool is busy with another thread's call.
- * Returns the number of threads that took part (1 = it ran serially). A part that uses
- * non-temporal stores must end with a store fence (the kernels' streaming loops do). */
-#define RELUKIT_MAX_THREADS 64
-#define RELUKIT_MAX_PARTS 4096
-typedef void (*relukit_part_fn)(void *ctx, size_t part, size_t nparts);
-size_t relukit__parallel_for(relukit_part_fn fn, void *ctx, size_t nparts, size_t threads);
-/* Test hooks: how many jobs were handed to the pool (not run serially), and how many parts
- * pool workers (not callers) have run, since the process started. */
-unsigned long relukit__pool_jobs(void);
-unsigned long relukit__worker_parts(void);
 
-/* ---- test/benchmark hooks (defined in relu.c; exported, but not public API) --------------
- *
- * The array kernels pick a path once, on first use: AVX2 if the CPU (and OS) support it and
- * the environment variable RELUKIT_FORCE_PORTABLE is unset, empty or "0"; else portable.
- * These hooks let tests and benchmarks reach every path. Not meant to be called while other
- * threads run the kernels (they are atomic, but a call in flight keeps its old path). */
-enum { RELUKIT_SIMD_PORTABLE = 0, RELUKIT_SIMD_AVX2 = 1 };
-/* Select the path: RELUKIT_SIMD_PORTABLE; RELUKIT_SIMD_AVX2 (only if the CPU supports it);
- * any other value re-runs the default selection (environment + CPU). Returns the path now in
- * effect. */
-int relukit__set_simd(int mode);
-/* The path in effect (resolving it if not yet done). */
-int relukit__get_simd(void);
-/* Set the non-temporal-store threshold (bytes read + written; streaming is used out of place
- * on the AVX2 path when 2 * n * sizeof(element) > bytes; SIZE_MAX disables it). Returns the
- * previous value. */
-size_t relukit__set_nt_threshold(size_t bytes);
-/* The current threshold (family.c streams by the same one). */
-size_t relukit__nt_threshold(void);
-/* How many array calls have taken the streaming path so far. */
-unsigned long relukit__nt_calls(void);
-/* Set the size (bytes read + written) from which an array call is split over threads (when
- * relukit_set_num_threads allows more than one); SIZE_MAX never splits. Returns the previous
- * value. */
-size_t relukit__set_split_threshold(size_t bytes);
-/* Set the size (batch * in * out multiply-adds) from which a dense call is split over threads;
- * SIZE_MAX never splits. Returns the previous value. */
-size_t relukit__set_dense_split(size_t macs);
-
-#endif /* RELUKIT_INTERNAL_H */
+#endif /* RELUKIT_ELEMENTWISE_H */

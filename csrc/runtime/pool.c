@@ -1,5 +1,5 @@
 /* pool.c: the persistent thread pool that splits large kernel calls (relukit__parallel_for in
- * relukit_internal.h; relukit_set_num_threads / relukit_get_num_threads in relukit.h).
+ * runtime.h; relukit_set_num_threads / relukit_get_num_threads in relukit.h).
  *
  * Why a small pthread pool and not OpenMP: GCC's libgomp is not fork-safe (GCC bug 60035,
  * never merged; OpenBLAS #294 / #343 hit the same): a child forked after the parent ran a
@@ -22,16 +22,14 @@
  * it awake), yielding the CPU about every microsecond so that it never slows down a caller it
  * shares a CPU with, then sleeps on a condition variable; the caller signals only when some
  * worker sleeps (`sleepers`, a Dekker-style seq_cst handshake with the job word, so no
- * wake-up is lost), and a woken worker polls again before it sleeps. Hand-off of a part,
- * publish to a worker running it (csrc/tests/bench_threads.c dispatch, 2-core EPYC VM, idle):
- * polling worker median 0.27 us (90%: 0.4 us); sleeping worker 55-100 us (the caller does
- * not wait for it: it runs the parts itself meanwhile). The caller's futex wake costs it
- * ~5 us, only after the pool has idled past the polling window.
+ * wake-up is lost), and a woken worker polls again before it sleeps. A polling worker takes a
+ * part within a microsecond, a sleeping one only after tens of microseconds, which the caller
+ * does not wait for: it runs the parts itself meanwhile (latencies: docs/benchmark.md, "C
+ * kernels").
  *
  * Placement (Linux). A new thread starts on its creator's CPU, and a woken one is often put
  * on its waker's; a worker polling next to its caller then stays there (the balancer leaves
- * recently run tasks alone), and every hand-off waits for a context switch (measured: 6-8 us,
- * the other CPU idle). So a worker is started with the caller's CPU masked out, and moves off
+ * recently run tasks alone), and every hand-off waits for a context switch. So a worker is started with the caller's CPU masked out, and moves off
  * the caller's CPU when it wakes up there; both times it widens its mask back to every CPU
  * the process may use. Nothing is pinned.
  *
@@ -45,8 +43,7 @@
 #define _POSIX_C_SOURCE 200809L /* pthread_*, clock_gettime, sched_yield */
 #endif
 
-#include "relukit.h"
-#include "relukit_internal.h"
+#include "runtime.h"
 
 #if !defined(_WIN32) && !defined(__STDC_NO_ATOMICS__)
 #define RELUKIT_HAVE_POOL 1
@@ -83,7 +80,6 @@ static void *job_ctx;               /* likewise */
 static _Atomic size_t job_done;     /* parts finished by workers in the current job */
 static _Atomic size_t target_threads = 1; /* the setting: caller + workers */
 static _Atomic size_t sleepers;           /* workers blocked on wake_cond */
-static _Atomic unsigned long worker_parts; /* parts run by workers, ever (a test hook) */
 static _Atomic unsigned long pool_jobs;    /* jobs handed to the pool, ever (a test hook) */
 
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER; /* one job at a time; pool size */
@@ -166,7 +162,6 @@ static void *worker_main(void *arg)
         size_t part, nparts;
         if (claim(index, &part, &nparts)) {
             job_fn(job_ctx, part, nparts);
-            atomic_fetch_add_explicit(&worker_parts, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&job_done, 1, memory_order_release);
             continue;
         }
@@ -286,11 +281,6 @@ size_t relukit_get_num_threads(void)
     return atomic_load_explicit(&target_threads, memory_order_relaxed);
 }
 
-unsigned long relukit__worker_parts(void)
-{
-    return atomic_load_explicit(&worker_parts, memory_order_relaxed);
-}
-
 unsigned long relukit__pool_jobs(void)
 {
     return atomic_load_explicit(&pool_jobs, memory_order_relaxed);
@@ -357,9 +347,11 @@ size_t relukit__parallel_for(relukit_part_fn fn, void *ctx, size_t nparts, size_
 
 static size_t target_threads_serial = 1;
 
-void relukit_set_num_threads(size_t n) { target_threads_serial = n < 1 ? 1 : n; }
+void relukit_set_num_threads(size_t n)
+{
+    target_threads_serial = n < 1 ? 1 : (n > RELUKIT_MAX_THREADS ? RELUKIT_MAX_THREADS : n);
+}
 size_t relukit_get_num_threads(void) { return target_threads_serial; }
-unsigned long relukit__worker_parts(void) { return 0; }
 unsigned long relukit__pool_jobs(void) { return 0; }
 
 size_t relukit__parallel_for(relukit_part_fn fn, void *ctx, size_t nparts, size_t threads)

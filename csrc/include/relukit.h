@@ -60,11 +60,12 @@ int relukit_dense_forward_f64(const double *x, size_t x_len, const double *w, si
                               const double *b, size_t b_len, double *y, size_t y_len,
                               size_t batch, size_t in, size_t out);
 
-/* ---- linear layer forward and dense backward (csrc/dense_backward.c) --------------------
+/* ---- linear layer forward (csrc/kernels/dense.c) and dense backward (dense_backward.c) ---
  * The affine map y = x @ w + b of relukit.nn.Linear and its gradients, all row-major and
  * contiguous, same shape rules as relukit_dense_forward_* (x (batch, in), w (in, out),
  * b (out), products checked for overflow, RELUKIT_ESIZE touching nothing on any mismatch or
- * on a NULL buffer with a nonzero length). Outputs must not overlap inputs or each other.
+ * on a NULL buffer with a nonzero length). An output that overlaps an input or another output
+ * returns RELUKIT_EOVERLAP, touching nothing (checked after the lengths).
  * No fma; the same bits on the portable and the AVX2 path. */
 
 /* y = x @ w + b: as relukit_dense_forward_* without the ReLU (same summation order). */
@@ -94,28 +95,33 @@ int relukit_dense_backward_f64(const double *x, size_t x_len, const double *w, s
                                double *dw, size_t dw_len, double *db, size_t db_len,
                                size_t batch, size_t in, size_t out);
 
-/* ---- the ReLU family (csrc/family.c; contract in docs/activations.md) -------------------
+/* ---- the other activations (contract in docs/activations.md) ----------------------------
  *
- * Scalars relukit_<op>_f32 / _f64(x, params...); arrays relukit_<op>_array_f32 / _f64(x, x_len,
- * y, y_len, params...) with relu's rules: RELUKIT_ESIZE (touching nothing) unless y_len ==
- * x_len and no buffer with a nonzero length is NULL; y may be x (in place), no other overlap.
- * A NaN input gives that same NaN (exact bits) in every op. Parameters are in the array's type
- * (the caller rounds them, as PyTorch's Scalar.to<scalar_t>()).
+ * Every op takes all of its parameters, in the order of relukit.ops.KERNELS (threshold_grad
+ * takes the threshold and the value, and ignores the value): scalars relukit_<op>_f32 /
+ * _f64(x, params...); arrays relukit_<op>_array_f32 / _f64(x, x_len, y, y_len, params...)
+ * with relu's rules: RELUKIT_ESIZE (touching nothing) unless y_len == x_len and no buffer with
+ * a nonzero length is NULL; y may be x (in place); RELUKIT_EOVERLAP (touching nothing) for any
+ * other overlap. A NaN input gives that same NaN (exact bits) in every op. Parameters are in
+ * the array's type (the caller rounds them, as PyTorch's Scalar.to<scalar_t>()).
  *
- * Piecewise linear, bit for bit in every backend; the choice of piece is made on integer keys
- * of the bit patterns (so FTZ/DAZ cannot move a subnormal to another piece), AVX2 when the CPU
- * has it (the path relu uses, RELUKIT_FORCE_PORTABLE honoured):
+ * Piecewise linear (csrc/kernels/piecewise.c), bit for bit in every backend; the choice of
+ * piece is made on integer keys of the bit patterns (so FTZ/DAZ cannot move a subnormal to
+ * another piece), AVX2 when the CPU has it (the path relu uses, RELUKIT_FORCE_PORTABLE
+ * honoured):
  *   leaky_relu(x, s)        x if x > 0, else x * s (a float multiply in the type)
  *   leaky_relu_grad(x, s)   1 if x > 0, else s (s at +-0.0, as PyTorch)
- *   hardtanh(x, lo, hi)     lo if x < lo, hi if x > hi, else x (ties keep x: clamp)
+ *   hardtanh(x, lo, hi)     lo if x < lo, hi if x > hi, else x (ties keep x)
  *   hardtanh_grad(x, lo, hi) 1 if lo < x < hi, else 0 (0 at both bounds)
  *   threshold(x, th, v)     x if x > th, else v
- *   threshold_grad(x, th)   1 if x > th, else 0
+ *   threshold_grad(x, th, v) 1 if x > th, else 0 (v unused)
  *   prelu: leaky_relu with slope w[c], c the channel of an element of a C-ordered
- *          (outer, channels, inner) array: c = (i / inner) % channels; w_len == channels.
- * Transcendental, computed in double (float: converted, computed, rounded once), within the
- * ulp bounds of docs/activations.md; double: scalar loops around libm (exp, expm1, erfc, tanh,
- * fma); float (but gelu's erf form): family.c's exp/expm1 in double lanes, AVX2+FMA if present:
+ *          (outer, channels, inner) array: c = (i / inner) % channels; w_len == channels;
+ *          y must not overlap w.
+ * Smooth (csrc/kernels/smooth.c), computed in double (float: converted, computed, rounded
+ * once), within the ulp bounds of docs/activations.md; double: scalar loops around libm (exp,
+ * expm1, erfc, tanh, fma); float (but gelu's erf form): smooth.c's exp/expm1 in double lanes,
+ * AVX2+FMA if present:
  *   elu(x, a)       x if x > 0, else a * expm1(x) (+0.0 at x = -0.0, as PyTorch)
  *   elu_grad(x, a)  1 if x > 0, else a * exp(x)
  *   gelu / gelu_grad             x * Phi(x) and Phi(x) + x phi(x) (erf form)
@@ -131,8 +137,8 @@ float relukit_hardtanh_grad_f32(float x, float lo, float hi);
 double relukit_hardtanh_grad_f64(double x, double lo, double hi);
 float relukit_threshold_f32(float x, float th, float value);
 double relukit_threshold_f64(double x, double th, double value);
-float relukit_threshold_grad_f32(float x, float th);
-double relukit_threshold_grad_f64(double x, double th);
+float relukit_threshold_grad_f32(float x, float th, float value);
+double relukit_threshold_grad_f64(double x, double th, double value);
 float relukit_elu_f32(float x, float alpha);
 double relukit_elu_f64(double x, double alpha);
 float relukit_elu_grad_f32(float x, float alpha);
@@ -175,9 +181,9 @@ int relukit_threshold_array_f32(const float *x, size_t x_len, float *y, size_t y
 int relukit_threshold_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
                                 double th, double value);
 int relukit_threshold_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
-                                     float th);
+                                     float th, float value);
 int relukit_threshold_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
-                                     double th);
+                                     double th, double value);
 /* prelu: requires x_len == y_len == outer * channels * inner (checked for overflow) and
  * w_len == channels. */
 int relukit_prelu_array_f32(const float *x, size_t x_len, float *y, size_t y_len, const float *w,
@@ -213,17 +219,49 @@ int relukit_tanh_array_f32(const float *x, size_t x_len, float *y, size_t y_len)
 int relukit_tanh_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
 int relukit_tanh_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
 int relukit_tanh_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
-/* ---- end of the ReLU family ------------------------------------------------------------ */
 
-/* Threads: array calls that move at least RELUKIT's split threshold of bytes (see relu.c) and
- * large dense layers are split over this many threads (the caller plus a persistent pool of
- * n - 1 workers, started on the first large call and re-started in a forked child). n == 0 is
- * taken as 1, values above 64 as 64; the default is 1 (the Python package sets it to the CPUs
- * it may use, or RELUKIT_NUM_THREADS). Every function here may be called from several threads
- * at once: a call that finds the pool busy with another thread's call runs on its own thread.
- * Results never depend on the thread count (each output element is computed the same way). */
+/* ---- runtime (csrc/runtime/) ------------------------------------------------------------
+ *
+ * Threads: array calls that move at least the split threshold of bytes (read + written; see
+ * relukit_runtime_info) and large dense layers are split over this many threads (the caller
+ * plus a persistent pool of n - 1 workers, started on the first large call and re-started in a
+ * forked child). n == 0 is taken as 1, values above relukit_max_threads() as that; the default
+ * is 1 (the Python package sets it to the CPUs it may use, or RELUKIT_NUM_THREADS). Every
+ * function here may be called from several threads at once: a call that finds the pool busy
+ * with another thread's call runs on its own thread. Results never depend on the thread count
+ * (each output element is computed the same way). */
 void relukit_set_num_threads(size_t n);
 size_t relukit_get_num_threads(void);
+/* The pool's cap: the largest thread count relukit_set_num_threads keeps. */
+int relukit_max_threads(void);
+
+/* The kernels' path: explicit AVX2 intrinsics, or portable C (RELUKIT_FORCE_PORTABLE=1). */
+enum relukit_simd { RELUKIT_SIMD_PORTABLE = 0, RELUKIT_SIMD_AVX2 = 1 };
+
+/* What the runtime detected once per process, and the thresholds it derived from that (bytes
+ * are bytes read + written by one call). Caches from sysfs
+ * (/sys/devices/system/cpu/cpu0/cache), else cpuid, else a default (cache_source says which);
+ * the environment variables RELUKIT_NT_BYTES, RELUKIT_SPLIT_BYTES and RELUKIT_DENSE_SPLIT_MACS
+ * (decimal) replace the derived thresholds. */
+struct relukit_runtime_info {
+    int simd;                 /* enum relukit_simd: the path the kernels take now */
+    int fma;                  /* 1 if the CPU has FMA (the smooth float kernels use it) */
+    const char *cache_source; /* "sysfs", "cpuid" or "default" */
+    size_t l2_bytes;          /* L2 of one core */
+    size_t l3_bytes;          /* L3 as reported (0: none found) */
+    size_t l3_cpus;           /* CPUs listed as sharing that L3 */
+    size_t l3_share_bytes;    /* the part of it counted as this process's cache */
+    size_t cpus;              /* CPUs this process may run on */
+    size_t max_threads;       /* relukit_max_threads() */
+    /* out of place, a call over t threads streams (non-temporal stores) when it moves more
+     * than nt_bytes + (t - 1) * nt_bytes_per_thread */
+    size_t nt_bytes;
+    size_t nt_bytes_per_thread;
+    size_t split_bytes;      /* elementwise calls are split over threads from this size */
+    size_t dense_split_macs; /* dense calls are split from batch * in * out multiply-adds */
+};
+/* Fill *info (returns RELUKIT_OK; RELUKIT_ESIZE if info is NULL). */
+int relukit_runtime_info(struct relukit_runtime_info *info);
 
 /* cffi-cdef-end */
 

@@ -1,4 +1,5 @@
-/* dense.c: dense layer forward, y = relu(x @ w + b) (contract in relukit.h).
+/* dense.c: dense layer forward, y = relu(x @ w + b), and the linear layer's y = x @ w + b
+ * (contract in relukit.h).
  *
  * Every output element is computed the same way on every path and for every thread count:
  * acc = b[j]; for k = 0, 1, ..., in-1 (increasing): acc = acc + x[r,k] * w[k,j] (a rounded
@@ -17,13 +18,14 @@
  *     over the whole k loop, one broadcast of x[r,k] and one load of w per vector per k:
  *     4 rows x 16 columns (f32; 4 x 8 for f64) while 4 rows remain, then 1 row x 64 columns
  *     (8 vectors), single vectors, and a scalar tail.
- *   - threads: calls of at least RELUKIT_DENSE_SPLIT_MACS multiply-adds are cut into parts
- *     over output columns (at 64-byte boundaries of a row), one per thread, when each part
- *     gets at least 64 columns; else over rows. Column parts keep each thread on the same
- *     slice of w call after call, so for a 784 x 256 float32 layer (784 KiB of w, more than
- *     one core's 512 KiB L2) each core keeps its half in its own L2. */
-#include "relukit.h"
-#include "relukit_internal.h"
+ *   - threads: calls of at least relukit__dense_split_macs() multiply-adds (derived from the
+ *     L2, runtime/machine.c) are cut into parts over output columns (at 64-byte boundaries of
+ *     a row), one per thread, when each part gets at least 64 columns; else over rows. Column
+ *     parts keep each thread on the same slice of w call after call, so a w larger than one
+ *     core's L2 stays split over the cores' L2s.
+ * The linear layer (no relu) is simple loops in the same order, compiled twice (portable and
+ * target("avx2")), at the end of this file. */
+#include "elementwise.h"
 
 /* The shape contract: every length matches the stated shape (products checked for overflow)
  * and no buffer with a nonzero length is NULL. Returns 1 if fine, 0 otherwise. */
@@ -43,22 +45,6 @@ static int dense_shape_ok(const void *x, size_t x_len, const void *w, size_t w_l
     return 1;
 }
 
-/* Split a call over threads from this many multiply-adds (batch * in * out) on.
- * csrc/tests/bench_threads.c (dense), f32, 2 threads / 1 thread, every call split, other
- * processes' load 0-3%: batch 1: 64x64 0.98x (not split: 32 columns a thread), 128x128
- * 0.89x, 256x128 1.18x, 256x256 1.31x, 512x256 1.36x, 784x256 1.47x, 1024x1024 1.60x;
- * batch 16, 64x64 (rows split) 1.25x; batch 64, 784x256 1.97x. So from 32 Ki (256x128). */
-#define RELUKIT_DENSE_SPLIT_MACS ((size_t)32 << 10)
-
-static RELUKIT_ATOMIC(size_t) dense_split_macs = RELUKIT_DENSE_SPLIT_MACS;
-
-size_t relukit__set_dense_split(size_t macs)
-{
-    const size_t old = RELUKIT_LOAD(&dense_split_macs);
-    RELUKIT_STORE(&dense_split_macs, macs);
-    return old;
-}
-
 /* The one-row AVX2 kernel sums this many bytes of outputs at a time in a stack buffer. */
 #define RELUKIT_DENSE_CHUNK 1024
 
@@ -66,9 +52,9 @@ size_t relukit__set_dense_split(size_t macs)
 typedef void (*dense_block_fn)(const void *x, const void *w, const void *b, void *y, size_t in,
                                size_t out, size_t r0, size_t r1, size_t j0, size_t j1);
 
-/* RELUKIT_DENSE_PORTABLE(SFX, FT) defines dense_block_SFX, the portable block. */
+/* RELUKIT_DENSE_PORTABLE(SFX, FT) defines dense_block_SFX_portable. */
 #define RELUKIT_DENSE_PORTABLE(SFX, FT)                                                          \
-    static void dense_block_##SFX(const void *xv, const void *wv, const void *bv, void *yv,      \
+    static void dense_block_##SFX##_portable(const void *xv, const void *wv, const void *bv, void *yv,      \
                                   size_t in, size_t out, size_t r0, size_t r1, size_t j0,        \
                                   size_t j1)                                                     \
     {                                                                                            \
@@ -95,13 +81,13 @@ RELUKIT_DENSE_PORTABLE(f64, double)
 
 #if RELUKIT_X86_DISPATCH
 /* RELUKIT_DENSE_AVX2(SFX, FT, VT, L, SET1, LOAD, STORE, ADD, MUL, CASTI, CASTF, RELU_V)
- * defines dense_block_avx2_SFX for element type FT in vectors VT of L lanes. */
+ * defines dense_block_SFX_avx2 for element type FT in vectors VT of L lanes. */
 #define RELUKIT_DENSE_AVX2(SFX, FT, VT, L, SET1, LOAD, STORE, ADD, MUL, CASTI, CASTF, RELU_V)   \
     RELUKIT_AVX2_FN static inline void put_##SFX(FT *y, VT acc)                                  \
     {                                                                                            \
         STORE(y, CASTF(RELU_V(CASTI(acc))));                                                     \
     }                                                                                            \
-    RELUKIT_AVX2_FN static void dense_block_avx2_##SFX(const void *xv, const void *wv,          \
+    RELUKIT_AVX2_FN static void dense_block_##SFX##_avx2(const void *xv, const void *wv,          \
                                                        const void *bv, void *yv, size_t in,      \
                                                        size_t out, size_t r0, size_t r1,         \
                                                        size_t j0, size_t j1)                     \
@@ -152,13 +138,13 @@ RELUKIT_DENSE_PORTABLE(f64, double)
             }                                                                                    \
             if (j < j1) /* the last columns of these 4 rows, one row at a time (below) */       \
                 for (size_t q = r; q < r + 4; q++)                                               \
-                    dense_row_avx2_##SFX(x + q * in, w, b, y + q * out, in, out, j, j1);         \
+                    dense_row_##SFX##_avx2(x + q * in, w, b, y + q * out, in, out, j, j1);         \
         }                                                                                        \
         for (; r < r1; r++)                                                                      \
-            dense_row_avx2_##SFX(x + r * in, w, b, y + r * out, in, out, j0, j1);                \
+            dense_row_##SFX##_avx2(x + r * in, w, b, y + r * out, in, out, j0, j1);                \
     }
 
-/* RELUKIT_DENSE_ROW_AVX2: dense_row_avx2_SFX(xr, w, b, yr, in, out, j0, j1), one row's
+/* RELUKIT_DENSE_ROW_AVX2: dense_row_SFX_avx2(xr, w, b, yr, in, out, j0, j1), one row's
  * columns [j0, j1). w is read row after row, 8 rows of it at a time (8 sequential streams
  * the prefetchers follow): yr[j0:j1] = b; for each group of 8 k's, every vector of yr is
  * loaded once, gets its 8 products added in increasing k, and is stored once; then relu.
@@ -167,9 +153,8 @@ RELUKIT_DENSE_PORTABLE(f64, double)
 #define RELUKIT_DENSE_ROW_AVX2(SFX, FT, VT, L, SET1, LOAD, STORE, ADD, MUL, CASTI, CASTF, RELU_V) \
     /* Columns to do before w + j0 reaches a 32-byte boundary, when every row of w starts at   \
      * the same offset within 32 bytes and there is room for a vector: NumPy's large arrays    \
-     * are only 16-byte aligned, and a 32-byte load that splits a cache line costs two.        \
-     * Measured, 784x256 batch 1: w 16-byte aligned 13.7 us, 64-byte aligned 12.2 us (2       \
-     * threads: 11.0 / 8.1 us). */                                                             \
+     * are only 16-byte aligned, and a 32-byte load that splits a cache line costs two         \
+     * (docs/benchmark.md, "C kernels"). */                                                    \
     static size_t dense_lead_##SFX(const FT *w, size_t out, size_t j0, size_t j1)               \
     {                                                                                            \
         const uintptr_t wa = (uintptr_t)(const void *)(w + j0);                                  \
@@ -178,7 +163,7 @@ RELUKIT_DENSE_PORTABLE(f64, double)
         const size_t lead = (32 - (size_t)(wa % 32)) / sizeof(FT);                               \
         return j1 - j0 >= lead + (L) ? lead : 0;                                                 \
     }                                                                                            \
-    RELUKIT_AVX2_FN static void dense_row_avx2_##SFX(const FT *xr, const FT *w, const FT *b,     \
+    RELUKIT_AVX2_FN static void dense_row_##SFX##_avx2(const FT *xr, const FT *w, const FT *b,     \
                                                      FT *yr, size_t in, size_t out, size_t j0,   \
                                                      size_t j1)                                  \
     {                                                                                            \
@@ -258,16 +243,16 @@ RELUKIT_DENSE_PORTABLE(f64, double)
 
 RELUKIT_DENSE_ROW_AVX2(f32, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
                        _mm256_add_ps, _mm256_mul_ps, _mm256_castps_si256, _mm256_castsi256_ps,
-                       relukit_relu_v_f32)
+                       relukit_relu_vec_f32)
 RELUKIT_DENSE_ROW_AVX2(f64, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
                        _mm256_storeu_pd, _mm256_add_pd, _mm256_mul_pd, _mm256_castpd_si256,
-                       _mm256_castsi256_pd, relukit_relu_v_f64)
+                       _mm256_castsi256_pd, relukit_relu_vec_f64)
 RELUKIT_DENSE_AVX2(f32, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
                    _mm256_add_ps, _mm256_mul_ps, _mm256_castps_si256, _mm256_castsi256_ps,
-                   relukit_relu_v_f32)
+                   relukit_relu_vec_f32)
 RELUKIT_DENSE_AVX2(f64, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
                    _mm256_add_pd, _mm256_mul_pd, _mm256_castpd_si256, _mm256_castsi256_pd,
-                   relukit_relu_v_f64)
+                   relukit_relu_vec_f64)
 #endif /* RELUKIT_X86_DISPATCH */
 
 /* One call cut into parts: over columns (at multiples of `unit` columns, 64 bytes) or rows. */
@@ -304,7 +289,7 @@ static void dense_run(dense_block_fn fn, const void *x, const void *w, const voi
     const size_t threads = relukit_get_num_threads();
     size_t macs;
     if (threads > 1 && relukit_mul_size(batch * in, out, &macs) &&
-        macs >= RELUKIT_LOAD(&dense_split_macs)) {
+        macs >= relukit__dense_split_macs()) {
         const size_t unit = 64 / esize;
         struct dense_job j = {fn, x, w, b, y, batch, in, out, unit, 0};
         size_t nparts = threads;
@@ -327,9 +312,9 @@ static void dense_run(dense_block_fn fn, const void *x, const void *w, const voi
 /* RELUKIT_DENSE_KERNEL(SFX, FT) defines relukit_dense_forward_SFX for element type FT. */
 #if RELUKIT_X86_DISPATCH
 #define RELUKIT_DENSE_PICK(SFX)                                                                  \
-    (relukit__get_simd() == RELUKIT_SIMD_AVX2 ? dense_block_avx2_##SFX : dense_block_##SFX)
+    (relukit__get_simd() == RELUKIT_SIMD_AVX2 ? dense_block_##SFX##_avx2 : dense_block_##SFX##_portable)
 #else
-#define RELUKIT_DENSE_PICK(SFX) dense_block_##SFX
+#define RELUKIT_DENSE_PICK(SFX) dense_block_##SFX##_portable
 #endif
 #define RELUKIT_DENSE_KERNEL(SFX, FT)                                                            \
     int relukit_dense_forward_##SFX(const FT *x, size_t x_len, const FT *w, size_t w_len,        \
@@ -347,10 +332,79 @@ static void dense_run(dense_block_fn fn, const void *x, const void *w, const voi
         if (batch == 0 || out == 0)                                                              \
             return RELUKIT_OK;                                                                   \
         /* in == 0: y = relu(b); the portable block never offsets the (maybe NULL) x or w */   \
-        dense_run(in == 0 ? dense_block_##SFX : RELUKIT_DENSE_PICK(SFX), x, w, b, y, batch, in,  \
+        dense_run(in == 0 ? dense_block_##SFX##_portable : RELUKIT_DENSE_PICK(SFX), x, w, b, y, batch, in,  \
                   out, s);                                                                       \
         return RELUKIT_OK;                                                                       \
     }
 
 RELUKIT_DENSE_KERNEL(f32, float)
 RELUKIT_DENSE_KERNEL(f64, double)
+
+/* ---- linear layer: y = x @ w + b -------------------------------------------------------------
+ *
+ * y[r,:] = b; y[r,:] += x[r,k] * w[k,:] for k increasing: the innermost loop runs over
+ * contiguous columns, so the compiler vectorizes it without reassociating anything (ISO C, no
+ * -ffast-math, no fma()); the same loops compiled with target("avx2") (not "fma": no
+ * contraction is possible) are picked by relukit__get_simd(). Both give identical bits. */
+
+/* len == rows * cols (checked for overflow) and the buffer is not NULL unless empty. */
+static int linear_buf_ok(const void *p, size_t len, size_t rows, size_t cols)
+{
+    size_t need;
+    if (!relukit_mul_size(rows, cols, &need) || len != need)
+        return 0;
+    return len == 0 || p != NULL;
+}
+
+/* RELUKIT_LINEAR_ROWS(NAME, ATTR, FT): y = x @ w + b, rows r < batch. */
+#define RELUKIT_LINEAR_ROWS(NAME, ATTR, FT)                                                      \
+    ATTR static void NAME(const FT *restrict x, const FT *restrict w, const FT *restrict b,      \
+                          FT *restrict y, size_t batch, size_t in, size_t out)                   \
+    {                                                                                            \
+        for (size_t r = 0; r < batch; r++) {                                                     \
+            FT *restrict yr = y + r * out;                                                       \
+            for (size_t j = 0; j < out; j++)                                                     \
+                yr[j] = b[j];                                                                    \
+            for (size_t k = 0; k < in; k++) {                                                    \
+                const FT xk = x[r * in + k];                                                     \
+                const FT *restrict wk = w + k * out;                                             \
+                for (size_t j = 0; j < out; j++)                                                 \
+                    yr[j] += xk * wk[j];                                                         \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+RELUKIT_LINEAR_ROWS(linear_rows_f32_portable, , float)
+RELUKIT_LINEAR_ROWS(linear_rows_f64_portable, , double)
+#if RELUKIT_X86_DISPATCH
+RELUKIT_LINEAR_ROWS(linear_rows_f32_avx2, RELUKIT_AVX2_FN, float)
+RELUKIT_LINEAR_ROWS(linear_rows_f64_avx2, RELUKIT_AVX2_FN, double)
+#define RELUKIT_LINEAR_CALL(SFX, ...)                                                            \
+    (relukit__get_simd() == RELUKIT_SIMD_AVX2 ? linear_rows_##SFX##_avx2(__VA_ARGS__)            \
+                                              : linear_rows_##SFX##_portable(__VA_ARGS__))
+#else
+#define RELUKIT_LINEAR_CALL(SFX, ...) linear_rows_##SFX##_portable(__VA_ARGS__)
+#endif
+
+#define RELUKIT_LINEAR_KERNEL(SFX, FT)                                                           \
+    int relukit_linear_forward_##SFX(const FT *x, size_t x_len, const FT *w, size_t w_len,       \
+                                     const FT *b, size_t b_len, FT *y, size_t y_len,             \
+                                     size_t batch, size_t in, size_t out)                        \
+    {                                                                                            \
+        if (!linear_buf_ok(x, x_len, batch, in) || !linear_buf_ok(w, w_len, in, out) ||          \
+            !linear_buf_ok(b, b_len, out, 1) || !linear_buf_ok(y, y_len, batch, out))            \
+            return RELUKIT_ESIZE;                                                                \
+        const size_t s = sizeof(FT);                                                             \
+        if (relukit_overlaps(y, y_len * s, x, x_len * s) ||                                      \
+            relukit_overlaps(y, y_len * s, w, w_len * s) ||                                      \
+            relukit_overlaps(y, y_len * s, b, b_len * s))                                        \
+            return RELUKIT_EOVERLAP;                                                             \
+        /* nothing to write; also keeps pointer arithmetic off possibly-NULL empty buffers */    \
+        if (batch == 0 || out == 0)                                                              \
+            return RELUKIT_OK;                                                                   \
+        RELUKIT_LINEAR_CALL(SFX, x, w, b, y, batch, in, out);                                    \
+        return RELUKIT_OK;                                                                       \
+    }
+
+RELUKIT_LINEAR_KERNEL(f32, float)
+RELUKIT_LINEAR_KERNEL(f64, double)

@@ -1,8 +1,8 @@
-/* test_kernels.c: standalone test program for the relukit C kernels (public API, plus the
- * internal path-selection hooks of relukit_internal.h so every code path is reached).
+/* test_relu_dense.c: standalone test program for the relu and dense kernels and the runtime
+ * (public API, plus the internal hooks of runtime.h so every code path and threshold setting
+ * is reached).
  *
- * Build: gcc -std=c11 ... -pthread -Icsrc csrc/tests/test_kernels.c csrc/[a-z]*.c -lm
- * (make ctest)
+ * Build: make ctest (every file of csrc/sources.txt, csrc/tests/harness.c and this one).
  * Prints one line per failure, then a final line "N passed, M failed"; exits nonzero on any
  * failure.
  *
@@ -29,8 +29,11 @@
 #define HAVE_PTHREADS 0
 #endif
 
-#include "../relukit.h"
-#include "../relukit_internal.h"
+#include "relukit.h"
+#include "runtime.h"
+#include "elementwise.h"
+
+#include "harness.h"
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -39,58 +42,8 @@
 #define HAVE_MXCSR 0
 #endif
 
-/* ---- harness ----------------------------------------------------------------------------- */
 
-static unsigned long n_pass, n_fail;
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            n_pass++;                                                                            \
-        } else {                                                                                 \
-            n_fail++;                                                                            \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                          \
-            printf(__VA_ARGS__);                                                                 \
-            putchar('\n');                                                                       \
-        }                                                                                        \
-    } while (0)
-
-static uint32_t bits32(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-static float f32_of(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-static uint64_t bits64(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-static double f64_of(uint64_t u)
-{
-    double x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-/* xorshift64*: deterministic pseudo-random bits */
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1du;
-}
-/* uniform in [-1, 1) */
-static double rng_sym(void) { return (double)(rng() >> 11) * 0x1p-52 - 1.0; }
 
 #define F32_ONE 0x3f800000u
 #define F64_ONE 0x3ff0000000000000u
@@ -763,7 +716,11 @@ DENSE_ALIGN_TESTS(f64, double, bits64)
 
 /* ---- code paths: selection, environment override, non-temporal threshold ------------------ */
 
-#define DEFAULT_NT_THRESHOLD ((size_t)16 << 20) /* the value documented in relu.c */
+/* the machine's thresholds (runtime/machine.c) in effect once a test override is dropped */
+#define MACHINE_NT_THRESHOLD (relukit__machine()->nt_bytes)
+#define MACHINE_SPLIT_BYTES (relukit__machine()->split_bytes)
+/* the machine's NT threshold is tested by value only up to this size (it allocates that much) */
+#define NT_TEST_MAX ((size_t)256 << 20)
 
 static int cpu_has_avx2(void)
 {
@@ -889,9 +846,8 @@ NT_TESTS(f64, double, bits64, f64_of)
 
 static void test_nt_thresholds(void)
 {
-    const size_t old = relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
-    CHECK(old == DEFAULT_NT_THRESHOLD, "default NT threshold %zu, want %zu", old,
-          DEFAULT_NT_THRESHOLD);
+    const size_t old = relukit__set_nt_threshold(RELUKIT_AUTO);
+    CHECK(old == RELUKIT_AUTO, "NT threshold overridden at start (%zu)", old);
     if (relukit__set_simd(RELUKIT_SIMD_AVX2) == RELUKIT_SIMD_AVX2) {
         static const size_t small[] = {4096, 4096 + 64, 1000 * 8};
         for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
@@ -899,9 +855,11 @@ static void test_nt_thresholds(void)
             test_nt_f32("avx2", small[i], 1);
             test_nt_f64("avx2", small[i], 1);
         }
-        relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
-        test_nt_f32("avx2 default threshold", DEFAULT_NT_THRESHOLD, 1);
-        test_nt_f64("avx2 default threshold", DEFAULT_NT_THRESHOLD, 1);
+        relukit__set_nt_threshold(RELUKIT_AUTO);
+        if (MACHINE_NT_THRESHOLD <= NT_TEST_MAX) {
+            test_nt_f32("avx2 machine threshold", MACHINE_NT_THRESHOLD, 1);
+            test_nt_f64("avx2 machine threshold", MACHINE_NT_THRESHOLD, 1);
+        }
         /* SIZE_MAX disables streaming */
         relukit__set_nt_threshold(SIZE_MAX);
         {
@@ -926,7 +884,7 @@ static void test_nt_thresholds(void)
     relukit__set_nt_threshold(4096);
     test_nt_f32("portable", 4096, 0);
     test_nt_f64("portable", 4096, 0);
-    relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+    relukit__set_nt_threshold(RELUKIT_AUTO);
     (void)relukit__set_simd(-1);
 }
 
@@ -990,7 +948,6 @@ static void test_overlap(void)
 
 /* ---- threads: the pool and the split of large calls -------------------------------------- */
 
-#define DEFAULT_SPLIT_BYTES ((size_t)256 << 10) /* the value documented in relu.c */
 
 #if HAVE_PTHREADS
 struct part_counts {
@@ -1111,7 +1068,7 @@ static void test_parallel_for(void)
                               pooled, want_pooled);                                              \
                     }                                                                            \
             }                                                                                    \
-        relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);                                       \
+        relukit__set_split_threshold(RELUKIT_AUTO);                                       \
         relukit_set_num_threads(1);                                                              \
         free(x), free(y), free(want);                                                            \
     }
@@ -1121,14 +1078,13 @@ SPLIT_TESTS(f64, double, bits64, (double)f32_of)
 /* the thread split on every path: portable, AVX2, AVX2 streaming every out-of-place call */
 static void test_split_paths(void)
 {
-    const size_t old = relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);
-    CHECK(old == DEFAULT_SPLIT_BYTES, "default split threshold %zu, want %zu", old,
-          DEFAULT_SPLIT_BYTES);
+    const size_t old = relukit__set_split_threshold(RELUKIT_AUTO);
+    CHECK(old == RELUKIT_AUTO, "split threshold overridden at start (%zu)", old);
     static const struct {
         const char *name;
         int simd;
         size_t nt;
-    } modes[] = {{"portable", RELUKIT_SIMD_PORTABLE, DEFAULT_NT_THRESHOLD},
+    } modes[] = {{"portable", RELUKIT_SIMD_PORTABLE, RELUKIT_AUTO},
                  {"avx2", RELUKIT_SIMD_AVX2, SIZE_MAX},
                  {"avx2+stream", RELUKIT_SIMD_AVX2, 0}};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
@@ -1141,20 +1097,24 @@ static void test_split_paths(void)
             test_split_f64(modes[m].name, 1024, threads, 8, 7);
             test_split_f32(modes[m].name, 40000, threads, 16, 7);
             /* the real threshold, and (2 threads) an array big enough for many parts each */
-            test_split_f32(modes[m].name, DEFAULT_SPLIT_BYTES, threads, 1, 7);
-            test_split_f64(modes[m].name, DEFAULT_SPLIT_BYTES, threads, 1, 2);
+            test_split_f32(modes[m].name, MACHINE_SPLIT_BYTES, threads, 1, 7);
+            test_split_f64(modes[m].name, MACHINE_SPLIT_BYTES, threads, 1, 2);
             if (threads == 2)
                 test_split_f32(modes[m].name, (size_t)8 << 20, threads, 0, 2);
         }
     }
-    relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+    relukit__set_nt_threshold(RELUKIT_AUTO);
     (void)relukit__set_simd(-1);
 }
 
 /* the non-temporal decision is made once per call, from the thread count it is split over:
- * a split call streams from twice the one-thread threshold */
+ * an override holds for every thread count; the machine's limit grows by one L2 per thread */
 static void test_split_nt_rule(void)
 {
+    const struct relukit_runtime_info *m = relukit__machine();
+    CHECK(relukit__nt_limit(1) == m->nt_bytes, "machine NT limit, 1 thread");
+    CHECK(relukit__nt_limit(3) == m->nt_bytes + 2 * m->nt_bytes_per_thread,
+          "machine NT limit, 3 threads: %zu", relukit__nt_limit(3));
     if (relukit__set_simd(RELUKIT_SIMD_AVX2) != RELUKIT_SIMD_AVX2) {
         (void)relukit__set_simd(-1);
         return;
@@ -1162,6 +1122,8 @@ static void test_split_nt_rule(void)
     static float x[8192], y[8192];
     fill_f32(x, 8192);
     const size_t old_nt = relukit__set_nt_threshold(16384); /* bytes read + written */
+    CHECK(relukit__nt_limit(1) == 16384 && relukit__nt_limit(4) == 16384,
+          "an NT override holds for every thread count");
     relukit__set_split_threshold(4096);
     static const struct {
         size_t threads, n;
@@ -1169,9 +1131,8 @@ static void test_split_nt_rule(void)
     } cases[] = {
         {1, 2048, 0}, /* 16384 bytes: not above the threshold */
         {1, 2049, 1}, /* one thread: above 16384 streams */
-        {2, 2049, 0}, /* split: the threshold is 32768 */
-        {2, 4096, 0},
-        {2, 4097, 1},
+        {2, 2048, 0}, /* split: the same threshold */
+        {2, 2049, 1},
         {3, 4097, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1194,9 +1155,48 @@ static void test_split_nt_rule(void)
         CHECK(relukit__nt_calls() == before, "NT threshold SIZE_MAX streamed a split call");
     }
     relukit_set_num_threads(1);
-    relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);
+    relukit__set_split_threshold(RELUKIT_AUTO);
     relukit__set_nt_threshold(old_nt);
     (void)relukit__set_simd(-1);
+}
+
+/* the runtime's report: what was detected, and thresholds that follow from it */
+static void test_runtime_info(void)
+{
+    struct relukit_runtime_info info;
+    CHECK(relukit_runtime_info(NULL) == RELUKIT_ESIZE, "runtime_info(NULL)");
+    CHECK(relukit_runtime_info(&info) == RELUKIT_OK, "runtime_info status");
+    CHECK(info.simd == relukit__get_simd(), "runtime_info simd %d", info.simd);
+    CHECK(info.l2_bytes > 0 && info.cpus > 0 && info.cache_source != NULL,
+          "runtime_info: l2 %zu, cpus %zu", info.l2_bytes, info.cpus);
+    CHECK(info.max_threads == (size_t)relukit_max_threads() && relukit_max_threads() == 64,
+          "max threads %zu", info.max_threads);
+    CHECK(info.l3_share_bytes <= info.l3_bytes, "L3 share %zu above L3 %zu", info.l3_share_bytes,
+          info.l3_bytes);
+    const int env = getenv("RELUKIT_NT_BYTES") != NULL || getenv("RELUKIT_SPLIT_BYTES") != NULL ||
+                    getenv("RELUKIT_DENSE_SPLIT_MACS") != NULL;
+    if (!env) {
+        CHECK(info.nt_bytes == info.l3_share_bytes + info.l2_bytes &&
+                  info.nt_bytes_per_thread == info.l2_bytes,
+              "NT threshold %zu from L3 share %zu + L2 %zu", info.nt_bytes, info.l3_share_bytes,
+              info.l2_bytes);
+        CHECK(info.split_bytes >= ((size_t)64 << 10) && info.split_bytes <= info.l2_bytes,
+              "split bytes %zu against L2 %zu", info.split_bytes, info.l2_bytes);
+        CHECK(info.dense_split_macs >= ((size_t)32 << 10), "dense split %zu",
+              info.dense_split_macs);
+    }
+    relukit_set_num_threads(1000);
+    CHECK(relukit_get_num_threads() == (size_t)relukit_max_threads(), "threads capped: %zu",
+          relukit_get_num_threads());
+    relukit_set_num_threads(0);
+    CHECK(relukit_get_num_threads() == 1, "0 threads taken as 1");
+    /* an override shows in the report, and dropping it restores the machine's value */
+    const size_t old = relukit__set_split_threshold(12345);
+    (void)relukit_runtime_info(&info);
+    CHECK(info.split_bytes == 12345, "split override reported: %zu", info.split_bytes);
+    relukit__set_split_threshold(old);
+    (void)relukit_runtime_info(&info);
+    CHECK(info.split_bytes == relukit__machine()->split_bytes, "split override dropped");
 }
 
 /* dense over threads: column parts (wide layers) and row parts (narrow ones) give the same
@@ -1292,7 +1292,7 @@ static void test_concurrent_callers(void)
         free(c[i].x), free(c[i].y);
     }
     relukit_set_num_threads(1);
-    relukit__set_split_threshold(DEFAULT_SPLIT_BYTES);
+    relukit__set_split_threshold(RELUKIT_AUTO);
 }
 
 /* a child forked after the pool ran starts its own workers and gets the same answers */
@@ -1332,6 +1332,7 @@ static void test_threads(void)
     test_parallel_for();
     test_split_paths();
     test_split_nt_rule();
+    test_runtime_info();
     test_dense_split();
     test_concurrent_callers();
     test_fork();
@@ -1357,8 +1358,8 @@ static const struct path {
     int simd;
     size_t nt_threshold;
 } paths[] = {
-    {"portable", RELUKIT_SIMD_PORTABLE, DEFAULT_NT_THRESHOLD},
-    {"avx2", RELUKIT_SIMD_AVX2, DEFAULT_NT_THRESHOLD},
+    {"portable", RELUKIT_SIMD_PORTABLE, RELUKIT_AUTO},
+    {"avx2", RELUKIT_SIMD_AVX2, RELUKIT_AUTO},
     {"avx2+stream", RELUKIT_SIMD_AVX2, 0}, /* every out-of-place call streams */
 };
 #define N_PATHS (sizeof paths / sizeof paths[0])
@@ -1377,7 +1378,8 @@ static int select_path(const struct path *p)
 
 int main(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0); /* failures stay visible if a kernel crashes */
+    harness_start(); /* failures stay visible if a kernel crashes */
+    harness_seed(0x9e3779b97f4a7c15u);
     test_initial_path();
     test_env_override();
     test_table_constants();
@@ -1405,7 +1407,7 @@ int main(void)
             CHECK(streamed == 0, "[%s] %lu calls streamed", paths[pi].name, streamed);
     }
     (void)relukit__set_simd(-1);
-    relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+    relukit__set_nt_threshold(RELUKIT_AUTO);
     test_nt_thresholds();
     test_i64();
     test_esize_f32();
@@ -1428,10 +1430,9 @@ int main(void)
         }
         _mm_setcsr(saved);
         (void)relukit__set_simd(-1);
-        relukit__set_nt_threshold(DEFAULT_NT_THRESHOLD);
+        relukit__set_nt_threshold(RELUKIT_AUTO);
     }
 #endif
 
-    printf("%lu passed, %lu failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    return harness_finish();
 }

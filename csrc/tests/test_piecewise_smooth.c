@@ -1,15 +1,18 @@
-/* test_family.c: standalone tests of the ReLU family's C kernels (csrc/family.c).
+/* test_piecewise_smooth.c: standalone tests of the piecewise (csrc/kernels/piecewise.c) and
+ * smooth (csrc/kernels/smooth.c) activation kernels.
  *
- * Build: gcc -std=c11 ... -Icsrc csrc/tests/test_family.c csrc/family.c csrc/relu.c -lm
+ * Build: make ctest (every file of csrc/sources.txt, csrc/tests/harness.c and this one).
  * Prints one line per failure, then "N passed, M failed"; exits nonzero on any failure.
  *
  * Piecewise-linear ops are checked bit for bit against references written here with plain
- * float compares, on every path (portable; AVX2 with cached stores; AVX2 with every
- * out-of-place call streaming), for all lengths 0..70, 129 and 1000, unaligned starts, in place
+ * float compares, on every path and threshold setting (portable; AVX2 with cached stores;
+ * AVX2 with every out-of-place call streaming; each with every call split over 2 threads, and
+ * with the machine's own thresholds), for all lengths 0..70, 129 and 1000, unaligned starts, in place
  * and out of place, and again under FTZ+DAZ (where the decisions must not change: a positive
- * subnormal stays x). Transcendental ops are checked against long-double references (glibc's
+ * subnormal stays x). Smooth ops are checked against long-double references (glibc's
  * expm1l, expl, tanhl, erfcl) within the ulp bounds of docs/activations.md, bit for bit at NaN,
- * +-0 and +-inf. Length and shape errors must return RELUKIT_ESIZE and touch nothing. */
+ * +-0 and +-inf. Length and shape errors must return RELUKIT_ESIZE, overlaps other than in
+ * place RELUKIT_EOVERLAP, and both touch nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <math.h>
@@ -18,8 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../relukit.h"
-#include "../relukit_internal.h"
+#include "relukit.h"
+#include "runtime.h"
+#include "elementwise.h"
+
+#include "harness.h"
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -29,57 +35,8 @@
 #endif
 
 
-/* ---- harness ----------------------------------------------------------------------------- */
 
-static unsigned long n_pass, n_fail;
 
-#define CHECK(cond, ...)                                                                         \
-    do {                                                                                         \
-        if (cond) {                                                                              \
-            n_pass++;                                                                            \
-        } else {                                                                                 \
-            n_fail++;                                                                            \
-            if (n_fail <= 60) {                                                                  \
-                printf("FAIL %s:%d: ", __FILE__, __LINE__);                                      \
-                printf(__VA_ARGS__);                                                             \
-                putchar('\n');                                                                   \
-            }                                                                                    \
-        }                                                                                        \
-    } while (0)
-
-static uint32_t bits32(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-static float f32_of(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-static uint64_t bits64(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-static double f64_of(uint64_t u)
-{
-    double x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-static uint64_t rng_state = 0x2545f4914f6cdd1du;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1du;
-}
 /* roughly normal, scaled: the region where the ops bend */
 static double rng_normalish(void)
 {
@@ -102,7 +59,7 @@ typedef int (*arr32_fn)(const float *, size_t, float *, size_t, params_t);
 typedef int (*arr64_fn)(const double *, size_t, double *, size_t, params_t);
 typedef float (*s32_fn)(float, params_t);
 typedef double (*s64_fn)(double, params_t);
-/* long-double reference of a transcendental op; *floor gets the magnitude below which errors
+/* long-double reference of a smooth op; *floor gets the magnitude below which errors
  * are measured against the floor (the terms of a cancelling sum), else 0 */
 typedef long double (*refl_fn)(long double, params_t, long double *floor);
 
@@ -115,7 +72,7 @@ struct op {
     s32_fn ref32; /* piecewise ops: the expected value (float compares, default FP mode) */
     s64_fn ref64;
     int selection; /* piecewise op with no float arithmetic: the same bits under DAZ */
-    refl_fn refl;  /* transcendental ops */
+    refl_fn refl;  /* smooth ops */
     double ulp64_base, ulp64_per_u, floor64;
     size_t n_params;
     params_t params[3];
@@ -171,7 +128,7 @@ WRAP_P1(leaky_relu_grad)
 WRAP_P2(hardtanh)
 WRAP_P2(hardtanh_grad)
 WRAP_P2(threshold)
-WRAP_P1(threshold_grad)
+WRAP_P2(threshold_grad)
 WRAP_P1(elu)
 WRAP_P1(elu_grad)
 WRAP_P0(gelu)
@@ -225,7 +182,7 @@ WRAP_P0(tanh_grad)
 PIECEWISE_REFS(f32, float, bits32, 1.0f)
 PIECEWISE_REFS(f64, double, bits64, 1.0)
 
-/* transcendental references in long double */
+/* smooth references in long double */
 static const long double SQRT1_2L = 0.707106781186547524400844362104849039L;
 static const long double INV_SQRT_2PIL = 0.398942280401432677939946059934381868L;
 static const long double BETAL = 0.797884560802865355879892119868763737L; /* sqrt(2/pi) */
@@ -334,7 +291,7 @@ static const struct op OPS[] = {
      ref_threshold_f64, 1, NULL, 0, 0, 0, 3, {P(0.1, 20), P(-1, -0.0), P(0, 0)}, {0, 0}},
     {"threshold_grad", a32_threshold_grad, a64_threshold_grad, s32_threshold_grad,
      s64_threshold_grad, ref_threshold_grad_f32, ref_threshold_grad_f64, 1, NULL, 0, 0, 0, 3,
-     {P(0.1, 0), P(-1, 0), P(0, 0)}, {0, 0}},
+     {P(0.1, 20), P(-1, -0.0), P(0, 0)}, {0, 0}},
     {"elu", a32_elu, a64_elu, s32_elu, s64_elu, NOP_F32, 0, rl_elu, 2, 0, 0, 2,
      {P(1, 0), P(0.3, 0)}, {0, 0}},
     {"elu_grad", a32_elu_grad, a64_elu_grad, s32_elu_grad, s64_elu_grad, NOP_F32, 0,
@@ -460,7 +417,7 @@ static double ulp_bound64(const struct op *op, double x)
     return op->ulp64_base + op->ulp64_per_u * u;
 }
 
-/* transcendental: 1 if got is within the bound of the reference (exact bits at NaN, +-0, +-inf
+/* smooth: 1 if got is within the bound of the reference (exact bits at NaN, +-0, +-inf
  * and where elu/elu_grad give x / 1 for x > 0) */
 /* v rounded to float and back (through memory: GCC 12 -O2 was seen folding (double)(float)v
  * to v here) */
@@ -613,7 +570,7 @@ static void test_op_f64(const struct op *op, const char *path)
     }
 }
 
-/* one path and FP mode: every op (transcendental ones only in the default mode: libm under
+/* one path and FP mode: every op (smooth ones only in the default mode: libm under
  * DAZ is not part of the contract) */
 static void test_all_ops(const char *path)
 {
@@ -690,6 +647,37 @@ static void test_errors(void)
         for (size_t k = 0; k < 8; k++)
             untouched &= y[k] == 42.0f && yd[k] == 42.0;
         CHECK(untouched, "%s: a rejected call wrote y", op->name);
+        /* overlap other than in place: y one element after x, and x one after y */
+        float buf[10];
+        double bufd[10];
+        for (size_t k = 0; k < 10; k++) {
+            buf[k] = (float)k - 4.5f;
+            bufd[k] = (double)k - 4.5;
+        }
+        CHECK(op->a32(buf, 8, buf + 1, 8, p) == RELUKIT_EOVERLAP, "%s f32 y = x + 1", op->name);
+        CHECK(op->a32(buf + 1, 8, buf, 8, p) == RELUKIT_EOVERLAP, "%s f32 y = x - 1", op->name);
+        CHECK(op->a64(bufd, 8, bufd + 7, 3, p) == RELUKIT_ESIZE, "%s f64 lengths first",
+              op->name);
+        CHECK(op->a64(bufd + 2, 8, bufd, 8, p) == RELUKIT_EOVERLAP, "%s f64 y = x - 2", op->name);
+        CHECK(op->a64(bufd, 5, bufd + 5, 5, p) == RELUKIT_OK, "%s f64 adjacent halves", op->name);
+        untouched = 1;
+        for (size_t k = 0; k < 10; k++)
+            untouched &= buf[k] == (float)k - 4.5f && (k >= 5 || bufd[k] == (double)k - 4.5);
+        CHECK(untouched, "%s: an overlapping call wrote y", op->name);
+    }
+    /* prelu: y overlapping x (other than in place) or w */
+    {
+        float buf[12] = {1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12};
+        CHECK(relukit_prelu_array_f32(buf, 6, buf + 2, 6, w, 3, 1, 3, 2) == RELUKIT_EOVERLAP,
+              "prelu y overlaps x");
+        CHECK(relukit_prelu_grad_array_f32(buf, 6, buf + 6, 6, buf + 9, 3, 1, 3, 2) ==
+                  RELUKIT_EOVERLAP,
+              "prelu_grad y overlaps w");
+        CHECK(relukit_prelu_array_f32(buf, 6, buf, 6, buf + 6, 3, 1, 3, 2) == RELUKIT_OK,
+              "prelu in place, w apart");
+        CHECK(bits32(buf[0]) == bits32(1.0f) && bits32(buf[1]) == bits32(-2.0f * 7.0f) &&
+                  buf[6] == 7.0f,
+              "prelu in place values");
     }
     /* prelu: lengths, weight length, overflowing shapes, NULL weight */
     CHECK(relukit_prelu_array_f32(x, 6, y, 6, w, 3, 1, 3, 2) == RELUKIT_OK, "prelu ok");
@@ -722,7 +710,7 @@ static void test_fixed_points(void)
     CHECK(relukit_leaky_relu_grad_f64(-0.0, 0.01) == 0.01, "leaky'(-0) = slope");
     CHECK(bits64(relukit_leaky_relu_f64(-0.0, 0.01)) == 0x8000000000000000u, "leaky(-0) = -0");
     CHECK(relukit_threshold_f64(0.5, 0.5, -3.0) == -3.0, "threshold at th = value");
-    CHECK(relukit_threshold_grad_f64(0.5, 0.5) == 0.0, "threshold'(th) = 0");
+    CHECK(relukit_threshold_grad_f64(0.5, 0.5, 9.0) == 0.0, "threshold'(th) = 0");
     CHECK(bits64(relukit_elu_f64(-0.0, 1.0)) == 0, "elu(-0) = +0 (PyTorch)");
     CHECK(relukit_elu_grad_f64(0.0, 0.3) == 0.3, "elu'(0) = alpha");
     CHECK(relukit_elu_f32(ninf, 1.0f) == -1.0f, "elu(-inf) = -alpha");
@@ -744,10 +732,10 @@ static void test_fixed_points(void)
           "-sNaN kept");
 }
 
-/* ---- float transcendental ops on bit patterns: every path, the same bits, the error ------
+/* ---- float smooth ops on bit patterns: every path, the same bits, the error ------
  *
  * The float forms of sigmoid, tanh, elu, gelu_tanh and their derivatives are one algorithm in
- * double lanes (family.c): the AVX2+FMA kernel, the scalar loop compiled for FMA (the portable
+ * double lanes (smooth.c): the AVX2+FMA kernel, the scalar loop compiled for FMA (the portable
  * path on an FMA CPU) and the scalar entry points (libm's fma) must give the same bits on every
  * input, within 1 ulp (the bound in docs/activations.md) and, as the method guarantees (a double
  * result within ~1e-15 relative, rounded once), within 0.5 + 2^-12 ulp. Checked on every
@@ -755,7 +743,7 @@ static void test_fixed_points(void)
  * saturated). RELUKIT_TEST_EXHAUSTIVE=1 compares the paths on all 2^32 patterns (the scalar
  * entry point on every 61st, the error on every 16th): about 1.5 minutes per op here. */
 
-int relukit__family_vector_path(void); /* family.c's test hook */
+int relukit__smooth_vector_path(void); /* smooth.c's test hook */
 
 #define SWEEP_CHUNK 4096
 static float sw_x[SWEEP_CHUNK], sw_v[SWEEP_CHUNK], sw_p[SWEEP_CHUNK];
@@ -807,7 +795,7 @@ static void test_float_sweeps(void)
     const char *env = getenv("RELUKIT_TEST_EXHAUSTIVE");
     const int exhaustive = env != NULL && env[0] != '\0' && strcmp(env, "0") != 0;
     const int avx2 = relukit__set_simd(RELUKIT_SIMD_AVX2) == RELUKIT_SIMD_AVX2;
-    const int vector = relukit__family_vector_path();
+    const int vector = relukit__smooth_vector_path();
     printf("float sweeps (%s; %s):\n", exhaustive ? "every bit pattern" : "strided",
            vector ? "AVX2+FMA kernel vs portable path" : "portable path only");
     for (size_t k = 0; k < N_OPS; k++) {
@@ -842,15 +830,35 @@ static void test_float_sweeps(void)
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-static void set_path(int simd, size_t nt_bytes, const char **name, const char *label)
+/* The paths and thresholds every op runs under: each path with the thresholds forced high
+ * (never stream, never split) and low (always stream, split every call over 2 threads). */
+struct setting {
+    int simd;
+    size_t nt_bytes, split_bytes, threads;
+    const char *label;
+};
+static const struct setting SETTINGS[] = {
+    {RELUKIT_SIMD_PORTABLE, SIZE_MAX, SIZE_MAX, 1, "portable"},
+    {RELUKIT_SIMD_PORTABLE, 0, 0, 2, "portable split"},
+    {RELUKIT_SIMD_AVX2, SIZE_MAX, SIZE_MAX, 1, "avx2"},
+    {RELUKIT_SIMD_AVX2, 0, SIZE_MAX, 1, "avx2-stream"},
+    {RELUKIT_SIMD_AVX2, 0, 0, 2, "avx2-stream split"},
+    {RELUKIT_SIMD_AVX2, RELUKIT_AUTO, RELUKIT_AUTO, 2, "avx2 machine thresholds"},
+};
+#define N_SETTINGS (sizeof SETTINGS / sizeof SETTINGS[0])
+
+static void apply(const struct setting *s)
 {
-    (void)relukit__set_simd(simd);
-    (void)relukit__set_nt_threshold(nt_bytes);
-    *name = label;
+    (void)relukit__set_simd(s->simd);
+    (void)relukit__set_nt_threshold(s->nt_bytes);
+    (void)relukit__set_split_threshold(s->split_bytes);
+    relukit_set_num_threads(s->threads);
 }
 
 int main(void)
 {
+    harness_start();
+    harness_seed(0x2545f4914f6cdd1du);
     test_fixed_points();
     test_errors();
     test_float_sweeps();
@@ -866,15 +874,13 @@ int main(void)
             fp_daz = 1;
         }
 #endif
-        for (int k = 0; k < 1 + 2 * avx2; k++) {
-            if (k == 0)
-                set_path(RELUKIT_SIMD_PORTABLE, (size_t)16 << 20, &path,
-                         mode ? "portable ftz+daz" : "portable");
-            else if (k == 1)
-                set_path(RELUKIT_SIMD_AVX2, (size_t)16 << 20, &path,
-                         mode ? "avx2 ftz+daz" : "avx2");
-            else
-                set_path(RELUKIT_SIMD_AVX2, 0, &path, mode ? "avx2-stream ftz+daz" : "avx2-stream");
+        for (size_t k = 0; k < N_SETTINGS; k++) {
+            if (SETTINGS[k].simd == RELUKIT_SIMD_AVX2 && !avx2)
+                continue;
+            char label[64];
+            snprintf(label, sizeof label, "%s%s", SETTINGS[k].label, mode ? " ftz+daz" : "");
+            path = label;
+            apply(&SETTINGS[k]);
             test_all_ops(path);
             test_prelu(path);
         }
@@ -884,7 +890,8 @@ int main(void)
 #endif
     }
     (void)relukit__set_simd(-1);
-    (void)relukit__set_nt_threshold((size_t)16 << 20);
-    printf("%lu passed, %lu failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    (void)relukit__set_nt_threshold(RELUKIT_AUTO);
+    (void)relukit__set_split_threshold(RELUKIT_AUTO);
+    relukit_set_num_threads(1);
+    return harness_finish();
 }
