@@ -452,3 +452,231 @@ def test_dense_many_layers_and_threads():
         t.join()
     for layer, got in outs.values():
         assert _dense_ok(layer, x, got)
+
+
+# --- layouts changed under the C backend: never the wrong bytes -------------------------------
+
+
+def _dense_pair(backend_x=np.float32):
+    d = relukit.Dense(16, 32, seed=3, backend="c")
+    x = np.random.default_rng(0).standard_normal((4, 16)).astype(backend_x)
+    return d, x
+
+
+def test_dense_weights_reshaped_in_place_after_forward():
+    """The cached pointers must not serve a layout that no longer matches: numpy raises."""
+    d, x = _dense_pair()
+    d.forward(x)
+    d.weights.shape = (32, 16)
+    with pytest.raises(ValueError):
+        relukit.Dense.forward(d, x, backend="numpy")
+    with pytest.raises(ValueError):
+        d.forward(x)
+
+
+def test_dense_weights_strides_changed_in_place_after_forward():
+    d, x = _dense_pair()
+    d.forward(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        d.weights.strides = (4, 64)  # a transposed view of the same bytes, in place
+    want = relukit.Dense.forward(d, x, backend="numpy")
+    assert np.allclose(d.forward(x), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("change", ["shape", "dtype"])
+def test_dense_biases_changed_in_place_after_forward(change):
+    d, x = _dense_pair()
+    d.forward(x)
+    if change == "shape":
+        d.biases.shape = (2, 16)
+    else:
+        d.biases.dtype = np.float64  # 32 float32 bytes read as 16 float64
+    with pytest.raises(ValueError):
+        relukit.Dense.forward(d, x, backend="numpy")
+    with pytest.raises(ValueError):
+        d.forward(x)
+
+
+def test_dense_cache_rebuilt_for_a_new_layout_that_fits():
+    """Reshaped in place to a layout that still fits: computed from the arrays as they are."""
+    d = relukit.Dense(8, 8, seed=1, backend="c")
+    x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    d.forward(x)
+    d.weights[...] = d.weights.T.copy()  # new values in the same buffer: seen by C
+    fresh = relukit.Dense(8, 8, backend="c")
+    fresh.weights, fresh.biases = d.weights, d.biases  # copies: no cache entry yet
+    assert same_bits(d.forward(x), fresh.forward(x))
+
+
+def test_linear_bias_of_another_dtype_is_never_reinterpreted():
+    """A float64 bias with the byte count of the float32 one: refused, never read as float32."""
+    l = relukit.nn.Linear(64, 32, seed=0, backend="c")
+    x = np.ones((2, 64), np.float32)
+    l.bias.value = np.ones(16)  # float64: 128 bytes, as 32 float32
+    with pytest.raises(ValueError):
+        C.linear_forward(x, l.weight.value, l.bias.value, np.empty((2, 32), np.float32))
+    with pytest.raises(TypeError):
+        C.linear_forward(x, l.weight.value, np.ones(32), np.empty((2, 32), np.float32))
+
+
+@pytest.mark.parametrize("kernel", ["dense_forward", "linear_forward"])
+def test_layer_kernels_check_every_buffer(kernel):
+    f = getattr(C, kernel)
+    x, w = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32)
+    b, out = np.ones(5, np.float32), np.empty((3, 5), np.float32)
+    with pytest.raises(TypeError):
+        f(x, w, b.astype(np.float64), out)
+    with pytest.raises(TypeError):
+        f(x, w.astype(np.float64), b, out)
+    with pytest.raises(TypeError):
+        f(x, w, b, out.astype(np.float64))
+    with pytest.raises(TypeError):
+        f(x.astype(np.int32), w, b, out)
+    with pytest.raises(ValueError):
+        f(x, w, np.ones(4, np.float32), out)
+    with pytest.raises(ValueError):
+        f(x, w, b, np.empty((3, 4), np.float32))
+    with pytest.raises(ValueError):
+        f(x, np.ones((5, 5), np.float32), b, out)
+    with pytest.raises(TypeError):
+        f(x.astype(">f4"), w, b, out)  # non-native byte order: not C's float
+
+
+def test_dense_backward_checks_every_buffer():
+    x, w, dy = np.ones((3, 4)), np.ones((4, 5)), np.ones((3, 5))
+    dx, dw, db = np.empty((3, 4)), np.empty((4, 5)), np.empty(5)
+    C.dense_backward(x, w, dy, dx, dw, db)
+    with pytest.raises(TypeError):
+        C.dense_backward(x, w, dy.astype(np.float32), dx, dw, db)
+    with pytest.raises(TypeError):
+        C.dense_backward(x, w, dy, dx, dw, db.astype(np.float32))
+    with pytest.raises(ValueError):
+        C.dense_backward(x, w, dy, dx, np.empty((5, 4)), db)
+    with pytest.raises(ValueError):
+        C.dense_backward(x, w, np.ones((3, 4)), dx, dw, db)
+
+
+def test_layer_kernels_take_any_layout():
+    """F-ordered, transposed and non-contiguous operands compute what C-contiguous ones do."""
+    rng = np.random.default_rng(2)
+    wt = rng.standard_normal((32, 64)).astype(np.float32)  # a (out, in) weight, as PyTorch's
+    x = rng.standard_normal((8, 64)).astype(np.float32)
+    b = rng.standard_normal(64)[::2].astype(np.float32)[:32]
+    want = np.empty((8, 32), np.float32)
+    C.linear_forward(x, np.ascontiguousarray(wt.T), np.ascontiguousarray(b), want)
+    got = np.empty((8, 32), np.float32)
+    C.linear_forward(np.asfortranarray(x), wt.T, b, got)
+    assert same_bits(got, want)
+    out_f = np.empty((32, 8), np.float32).T  # an F-ordered output
+    C.linear_forward(x, wt.T, b, out_f)
+    assert same_bits(out_f, want)
+    dy = rng.standard_normal((8, 32)).astype(np.float32)
+    ref = [np.empty((8, 64), np.float32), np.empty((64, 32), np.float32), np.empty(32, np.float32)]
+    C.dense_backward(x, np.ascontiguousarray(wt.T), dy, *ref)
+    got3 = [np.empty((64, 8), np.float32).T, np.empty((32, 64), np.float32).T, np.empty(32, np.float32)]
+    C.dense_backward(x[:, ::1], wt.T, np.asfortranarray(dy), *got3)
+    for g, r in zip(got3, ref):
+        assert same_bits(g, r)
+
+
+# --- in place on a non-contiguous view: one full-size temporary -------------------------------
+
+
+@pytest.mark.parametrize("op", ["relu", "leaky_relu", "sigmoid"])
+def test_in_place_on_non_contiguous_view_allocates_one_temporary(op):
+    import tracemalloc
+
+    n = 1 << 20  # 4 MiB of float32
+    base = np.random.default_rng(5).standard_normal(n).astype(np.float32)
+    want = getattr(relukit, op)(base[::-1].copy(), backend="numpy")
+    x = base[::-1]
+    tracemalloc.start()
+    try:
+        getattr(relukit, op)(x, out=x, backend="c")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert same_bits(x, want)
+    assert peak < 1.5 * x.nbytes, f"peak {peak} bytes for a {x.nbytes}-byte array"
+
+
+# --- the fast path against the acceptance spec ------------------------------------------------
+
+
+def _unaligned(dtype, n):
+    raw = np.zeros(n * np.dtype(dtype).itemsize + 1, np.uint8)
+    a = raw[1:].view(dtype)
+    a[...] = values(dtype, n)
+    return a
+
+
+@pytest.mark.parametrize(("name", "facade", "fast", "ref"), OPS, ids=OP_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fast_path_declines_what_the_spec_does_not_allow(name, facade, fast, ref, dtype):
+    """Outside the spec the fast path returns NotImplemented (never raises); the facade then
+    gives the reference's bits or the validated path's error."""
+    n = 37
+    x = values(dtype, n)
+    declined = [
+        _unaligned(dtype, n),  # unaligned
+        x.astype(np.dtype(dtype).newbyteorder()),  # non-native byte order
+        x[::2],  # not contiguous
+        x.view(type("Sub", (np.ndarray,), {})),  # a subclass
+        np.linspace(-2.0, 2.0, n).astype(np.float16),  # another dtype
+    ]
+    for a in declined:
+        assert fast(a, None) is NotImplemented
+    assert fast(x, _unaligned(dtype, n)) is NotImplemented  # unaligned out
+    assert fast(x, np.empty(n, dtype)[::-1]) is NotImplemented  # out not contiguous
+    for a in declined:
+        try:
+            want = facade(a, backend="numpy")
+        except Exception as exc:  # the validated path's error: the same type from C
+            with pytest.raises(type(exc)):
+                facade(a, backend="c")
+        else:
+            assert same_bits(facade(a, backend="c"), want)
+    # taken: the result's bits are the validated path's, and out is out
+    out = np.empty(n, dtype)
+    assert fast(x, out) is out and same_bits(out, ref(x))
+    view = x[:]  # another view object starting at x's data: in place
+    y = x.copy()
+    assert fast(y, y[:]) is not NotImplemented and same_bits(y, ref(x))
+    del view
+
+
+def test_dense_fast_declines_unaligned_input():
+    d = relukit.Dense(4, 3, seed=0, backend="c")
+    x = _unaligned(np.float32, 8).reshape(2, 4)
+    assert C.dense_fast(x, d.weights, d.biases) is NotImplemented
+    assert same_bits(d.forward(x), relukit.Dense.forward(d, np.ascontiguousarray(x), backend="c"))
+
+
+# --- registration and runtime report ----------------------------------------------------------
+
+
+def test_every_kernel_is_registered_with_all_its_parameters():
+    from relukit.ops import KERNELS
+
+    for name, params in KERNELS.items():
+        args = [0.25 * (i + 1) for i in range(len(params))]
+        scalar = getattr(C, f"{name}_float")
+        x = np.array([-1.5, 0.0, 0.5, 3.0])
+        out = np.empty_like(x)
+        getattr(C, f"{name}_array")(x, out, *args)
+        assert same_bits(out, np.array([scalar(float(v), *args) for v in x])), name
+        with pytest.raises(TypeError):
+            getattr(C, f"{name}_array")(x, out, *args, 1.0)
+
+
+def test_runtime_info_reports_the_machine():
+    info = C.runtime_info()
+    assert info["simd"] in ("avx2", "portable")
+    assert info["l2_bytes"] > 0 and info["cpus"] >= 1
+    assert info["max_threads"] == C.MAX_THREADS == 64
+    assert info["split_bytes"] == SPLIT_BYTES
+    C.set_num_threads(2**64)
+    assert C.get_num_threads() == C.MAX_THREADS
+    C.set_num_threads(0)
+    assert C.get_num_threads() == 1
