@@ -75,9 +75,9 @@ def values(dtype: np.dtype, n: int, seed: int = 0) -> np.ndarray:
 
 
 def split_lengths(dtype: np.dtype) -> list[int]:
-    n = SPLIT_BYTES // (2 * np.dtype(dtype).itemsize)
+    n = min(SPLIT_BYTES, 64 << 20) // (2 * np.dtype(dtype).itemsize)
     lanes = 32 // np.dtype(dtype).itemsize
-    return [n - lanes - 1, n - 1, n, n + 1, n + lanes, n + 4 * lanes + 3]
+    return [m for m in (n - lanes - 1, n - 1, n, n + 1, n + lanes, n + 4 * lanes + 3) if m >= 0]
 
 
 # --- the fast paths give the references' bits ---------------------------------------------
@@ -511,13 +511,13 @@ def test_dense_cache_rebuilt_for_a_new_layout_that_fits():
 
 def test_linear_bias_of_another_dtype_is_never_reinterpreted():
     """A float64 bias with the byte count of the float32 one: refused, never read as float32."""
-    l = relukit.nn.Linear(64, 32, seed=0, backend="c")
+    lin = relukit.nn.Linear(64, 32, seed=0, backend="c")
     x = np.ones((2, 64), np.float32)
-    l.bias.value = np.ones(16)  # float64: 128 bytes, as 32 float32
+    lin.bias.value = np.ones(16)  # float64: 128 bytes, as 32 float32
     with pytest.raises(ValueError):
-        C.linear_forward(x, l.weight.value, l.bias.value, np.empty((2, 32), np.float32))
+        C.linear_forward(x, lin.weight.value, lin.bias.value, np.empty((2, 32), np.float32))
     with pytest.raises(TypeError):
-        C.linear_forward(x, l.weight.value, np.ones(32), np.empty((2, 32), np.float32))
+        C.linear_forward(x, lin.weight.value, np.ones(32), np.empty((2, 32), np.float32))
 
 
 @pytest.mark.parametrize("kernel", ["dense_forward", "linear_forward"])
@@ -574,9 +574,13 @@ def test_layer_kernels_take_any_layout():
     dy = rng.standard_normal((8, 32)).astype(np.float32)
     ref = [np.empty((8, 64), np.float32), np.empty((64, 32), np.float32), np.empty(32, np.float32)]
     C.dense_backward(x, np.ascontiguousarray(wt.T), dy, *ref)
-    got3 = [np.empty((64, 8), np.float32).T, np.empty((32, 64), np.float32).T, np.empty(32, np.float32)]
+    got3 = [
+        np.empty((64, 8), np.float32).T,
+        np.empty((32, 64), np.float32).T,
+        np.empty(32, np.float32),
+    ]
     C.dense_backward(x[:, ::1], wt.T, np.asfortranarray(dy), *got3)
-    for g, r in zip(got3, ref):
+    for g, r in zip(got3, ref, strict=True):
         assert same_bits(g, r)
 
 
@@ -680,3 +684,21 @@ def test_runtime_info_reports_the_machine():
     assert C.get_num_threads() == C.MAX_THREADS
     C.set_num_threads(0)
     assert C.get_num_threads() == 1
+
+
+def test_runtime_thresholds_from_the_environment():
+    """RELUKIT_NT_BYTES, RELUKIT_SPLIT_BYTES and RELUKIT_DENSE_SPLIT_MACS replace the derived
+    thresholds (read once per process: checked in a fresh interpreter)."""
+    import json
+    import subprocess
+    import sys
+
+    env = dict(os.environ, RELUKIT_NT_BYTES="4096", RELUKIT_SPLIT_BYTES="12345")
+    env["RELUKIT_DENSE_SPLIT_MACS"] = "777"
+    code = "import json; from relukit.backends import c; print(json.dumps(c.runtime_info()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    info = json.loads(out.stdout)
+    assert (info["nt_bytes"], info["nt_bytes_per_thread"]) == (4096, 0)
+    assert (info["split_bytes"], info["dense_split_macs"]) == (12345, 777)
