@@ -1,6 +1,6 @@
 /* bench_kernels.c: standalone micro-benchmark of the relukit C array kernels (not part of the
  * test build). Times the portable and the AVX2 paths (via the internal hooks of
- * relukit_internal.h) against memcpy on the same buffers as the roofline, best of several
+ * runtime.h) against memcpy on the same buffers as the roofline, best of several
  * repeats after a warm-up, and prints GB/s counting bytes read + written (2 * n * size per
  * call; memcpy likewise). In place means x == y; memcpy is always out of place. One thread
  * (the library's default); csrc/tests/bench_threads.c measures the thread split.
