@@ -33,6 +33,10 @@
  * the caller's CPU when it wakes up there; both times it widens its mask back to every CPU
  * the process may use. Nothing is pinned.
  *
+ * FP mode. FTZ, DAZ and the rounding mode are per thread (MXCSR on x86): the caller's is
+ * published with each job and a worker takes it before it runs a part, so a split call
+ * computes what the caller alone would, whatever its FP mode.
+ *
  * Callers. One job at a time: `run_lock` is taken with trylock, and a caller that finds it
  * taken (another thread's call in flight) runs every part itself: correct, never blocked,
  * never more threads than the setting. Built without pthreads (e.g. MSVC) or C11 atomics, the
@@ -59,6 +63,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define RELUKIT_CPU_RELAX() _mm_pause()
+/* The caller's SSE control word (FTZ, DAZ, rounding) is handed to the workers with each job:
+ * it is per thread, and a part run on a worker must compute what it would on the caller. */
+#define RELUKIT_HAVE_CSR 1
 #else
 #define RELUKIT_CPU_RELAX() ((void)0)
 #endif
@@ -77,6 +84,9 @@
 static _Atomic uint64_t job_word;   /* no part left to claim: next == parts (0 == 0) */
 static relukit_part_fn job_fn;      /* written by the caller before it publishes job_word */
 static void *job_ctx;               /* likewise */
+#if defined(RELUKIT_HAVE_CSR)
+static unsigned int job_csr; /* likewise: the caller's MXCSR */
+#endif
 static _Atomic size_t job_done;     /* parts finished by workers in the current job */
 static _Atomic size_t target_threads = 1; /* the setting: caller + workers */
 static _Atomic size_t sleepers;           /* workers blocked on wake_cond */
@@ -161,6 +171,10 @@ static void *worker_main(void *arg)
     for (;;) {
         size_t part, nparts;
         if (claim(index, &part, &nparts)) {
+#if defined(RELUKIT_HAVE_CSR)
+            if (_mm_getcsr() != job_csr)
+                _mm_setcsr(job_csr);
+#endif
             job_fn(job_ctx, part, nparts);
             atomic_fetch_add_explicit(&job_done, 1, memory_order_release);
             continue;
@@ -318,6 +332,9 @@ size_t relukit__parallel_for(relukit_part_fn fn, void *ctx, size_t nparts, size_
     atomic_store_explicit(&caller_cpu, sched_getcpu(), memory_order_relaxed);
 #endif
     job_fn = fn;
+#if defined(RELUKIT_HAVE_CSR)
+    job_csr = _mm_getcsr();
+#endif
     job_ctx = ctx;
     atomic_store_explicit(&job_done, 0, memory_order_relaxed);
     /* seq_cst store, then seq_cst load of sleepers: pairs with the worker's seq_cst increment
