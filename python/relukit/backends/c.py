@@ -341,9 +341,10 @@ relu_grad_fast = _elementwise_fast(_RELU_GRAD, "relu_grad_float")
 # the entry when either array dies: an entry present always belongs to live arrays, so id(w)
 # cannot have been reused, and id(b) is compared to the id stored. A live array can still be
 # changed in place (``w.shape = ...``, ``w.strides = ...``, ``b.dtype = ...``; NumPy 1.x also
-# ``w.data = ...``), so every call compares the arrays' shape, strides and dtype (and on NumPy
-# 1.x the data pointer) with the entry's, about 0.2 us, and rebuilds the entry from the arrays
-# as they are now if anything differs; a layout C cannot take goes to the validated path.
+# ``w.data = ...``), so every call compares the arrays' shape and dtype with the entry's and
+# checks that both are still C-contiguous (for a given shape, the one layout the pointers were
+# taken for; on NumPy 1.x also the data pointer), about 0.2 us, and rebuilds the entry from the
+# arrays as they are now if anything differs; a layout C cannot take goes to the validated path.
 # Holding a weak reference makes NumPy refuse w.resize() (even with refcheck=False). In-place
 # writes (layer.weights[...] = v) keep the buffer and are seen by C. Nothing is kept alive by
 # the cache, and it is cleared when it reaches _CACHE_MAX entries.
@@ -384,6 +385,9 @@ def _dense_entry(w: Any, b: Any) -> tuple | None:
     drop = _forget(key)
     entry = (
         id(b),
+        w.shape,
+        b.shape,
+        dt,
         ffi.cast(_PTR[code], cw),
         len(cw),
         ffi.cast(_PTR[code], cb),
@@ -392,11 +396,6 @@ def _dense_entry(w: Any, b: Any) -> tuple | None:
         w.shape[1],
         _DENSE[code],
         _CTYPE[code],
-        dt,
-        w.shape,
-        w.strides,
-        b.shape,
-        b.strides,
         _data_pointer(w),
         _data_pointer(b),
         weakref.ref(w, drop),
@@ -418,18 +417,17 @@ def _make_dense_fast() -> Callable:
         if (
             e is None
             or e[0] != id(b)
-            or w.shape != e[10]
-            or w.strides != e[11]
-            or w.dtype is not e[9]
-            or b.shape != e[12]
-            or b.strides != e[13]
-            or b.dtype is not e[9]
-            or (check_pointer and (_data_pointer(w), _data_pointer(b)) != (e[14], e[15]))
+            or w.shape != e[1]
+            or b.shape != e[2]
+            or w.dtype is not e[3]
+            or b.dtype is not e[3]
+            or not (w.flags.c_contiguous and b.flags.c_contiguous)
+            or (check_pointer and (_data_pointer(w), _data_pointer(b)) != (e[12], e[13]))
         ):
             e = _dense_entry(w, b)
             if e is None:
                 return not_impl
-        pw, nw, pb, nb, n_in, n_out, kernel, ctype, dt = e[1:10]
+        _, _, _, dt, pw, nw, pb, nb, n_in, n_out, kernel, ctype, _, _, _, _ = e
         if x.dtype is not dt or not x.flags.aligned:
             return not_impl
         shape = x.shape
