@@ -3,7 +3,8 @@
 //!
 //! Run with `cargo run --release --example bench` (add `-- quick` for fewer repeats; `-- split`
 //! runs only the elementwise split sweep, `-- dense` only the dense layer, `-- nt` streaming
-//! vs cached stores with threads, `-- thresholds` the built-in thresholds of earlier versions
+//! vs cached stores with threads after a copy, `-- nt-repeat` the same on back-to-back calls,
+//! `-- thresholds` the built-in thresholds of earlier versions
 //! against the ones derived from this machine's caches, side by side). Each
 //! figure is the best of several timed runs after a warm-up; every timed run repeats the
 //! kernel until it takes at least `MIN_RUN` so timer granularity does not matter. Throughput
@@ -348,9 +349,51 @@ fn thresholds_sweep(repeats: usize) {
     }
 }
 
+/// Cached against streaming stores on back-to-back calls over the same buffers (as `relukit
+/// bench` times them), 1 and 2 threads: us per call, best of `repeats` interleaved runs.
+fn nt_repeat_sweep(repeats: usize) {
+    println!("Back-to-back f32 relu out of place: cached vs streaming stores, us per call\n");
+    println!("| r+w MiB | cached 1 | stream 1 | s/c 1  | cached 2 | stream 2 | s/c 2  |");
+    println!("|---------|----------|----------|--------|----------|----------|--------|");
+    let max = 256 << 20;
+    let x = data(max / 8, |v| v as f32);
+    let mut y = vec![0.0f32; max / 8];
+    for mib in [4usize, 8, 16, 32, 48, 64, 128, 256] {
+        let n = (mib << 20) / 8;
+        let cfg = |threads: usize, nt: usize| Config {
+            threads,
+            nt_min_bytes: nt,
+            split_min_bytes: 0,
+            ..Config::current()
+        };
+        let (c1, s1, c2, s2) = (cfg(1, usize::MAX), cfg(1, 0), cfg(2, usize::MAX), cfg(2, 0));
+        let mut kernels: Vec<Kernel<'_, f32>> = vec![
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&c1, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&s1, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&c2, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&s2, Op::Relu, x, y).unwrap()),
+        ];
+        let r = best_secs(repeats, &x[..n], &mut y[..n], &mut kernels);
+        let us = |i: usize| r[i] * 1e6;
+        println!(
+            "| {mib:>7} | {:>8.0} | {:>8.0} | {:>5.2}x | {:>8.0} | {:>8.0} | {:>5.2}x |",
+            us(0),
+            us(1),
+            r[1] / r[0],
+            us(2),
+            us(3),
+            r[3] / r[2]
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let repeats = if quick { 3 } else { 9 };
+    if std::env::args().any(|a| a == "nt-repeat") {
+        nt_repeat_sweep(if quick { 3 } else { 7 });
+        return;
+    }
     if std::env::args().any(|a| a == "thresholds") {
         thresholds_sweep(if quick { 10 } else { 60 });
         return;

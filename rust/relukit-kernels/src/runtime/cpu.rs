@@ -217,15 +217,16 @@ fn sysfs_caches() -> Option<(usize, usize, CacheSource)> {
 /// L2 and L3 sizes from CPUID's deterministic cache parameters.
 #[cfg(target_arch = "x86_64")]
 fn cpuid_caches() -> Option<(usize, usize, CacheSource)> {
-    use core::arch::x86_64::__cpuid_count;
-    // CPUID is unprivileged and present on every x86-64 CPU; it only reads identification
-    // registers.
-    let vendor = __cpuid_count(0, 0);
+    #[allow(unused_unsafe)] // an unsafe fn before Rust 1.87
+    // SAFETY: CPUID is unprivileged and present on every x86-64 CPU; it only reads
+    // identification registers.
+    let cpuid = |leaf: u32, sub: u32| unsafe { core::arch::x86_64::__cpuid_count(leaf, sub) };
+    let vendor = cpuid(0, 0);
     let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
         || (vendor.ebx, vendor.edx, vendor.ecx) == (0x6f67_7948, 0x6e65_476e, 0x656e_6975);
     let leaf = if amd {
-        let max_ext = __cpuid_count(0x8000_0000, 0).eax;
-        let topo_ext = __cpuid_count(0x8000_0001, 0).ecx & (1 << 22) != 0;
+        let max_ext = cpuid(0x8000_0000, 0).eax;
+        let topo_ext = cpuid(0x8000_0001, 0).ecx & (1 << 22) != 0;
         if max_ext < 0x8000_001d || !topo_ext {
             return None;
         }
@@ -238,7 +239,7 @@ fn cpuid_caches() -> Option<(usize, usize, CacheSource)> {
     };
     let (mut l2, mut l3) = (0usize, 0usize);
     for sub in 0..16 {
-        let r = __cpuid_count(leaf, sub);
+        let r = cpuid(leaf, sub);
         let kind = r.eax & 0x1f; // 0 none, 1 data, 2 instruction, 3 unified
         if kind == 0 {
             break;
