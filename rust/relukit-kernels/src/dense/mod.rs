@@ -4,7 +4,7 @@
 //! All buffers are row-major and contiguous: `x` is `(batch, inp)`, `w` is `(inp, out)`, `b`
 //! and `db` are `(out)`, `y` and `dy` are `(batch, out)`, `dx` is `(batch, inp)`, `dw` is
 //! `(inp, out)`. Every length is checked (shape products too, for overflow) before anything is
-//! written. The summation orders are those of the C kernels (contract in `csrc/relukit.h`),
+//! written. The summation orders are those of the C kernels (contract in `relukit.h`),
 //! so both give the same bits:
 //!
 //! * forward: `y[r, j] = b[j] + x[r, 0] * w[0, j] + x[r, 1] * w[1, j] + ...` in increasing

@@ -16,7 +16,7 @@
 use ndarray::{ArrayViewD, ArrayViewMutD};
 
 #[cfg(target_arch = "x86_64")]
-use super::piecewise::{avx2_f32, avx2_f64};
+use super::piecewise::avx2::{f32 as avx2_f32, f64 as avx2_f64};
 use super::smooth::{Smooth, SmoothElem, SmoothKernels};
 use super::{map_nd, map_nd_inplace, run_inplace, run_slice};
 use crate::runtime::{Config, Path};
@@ -692,7 +692,7 @@ mod tests {
     }
 
     #[test]
-    fn transcendental_values() {
+    fn smooth_values() {
         // f64 against independently known values (a few ulp)
         let close = |a: f64, b: f64, ulps: f64| (a - b).abs() <= ulps * f64::EPSILON * b.abs();
         assert!(close(

@@ -134,204 +134,205 @@ pub(crate) mod elems {
     elems_for!(f64, f64, u64, i64);
 }
 
+/// The AVX2 forms of the elements, one module per element type.
 #[cfg(target_arch = "x86_64")]
-macro_rules! avx2_for {
-    ($m:ident, $em:ident, $t:ty, $u:ty, $i:ty, $set1:ident, $cmpgt:ident, $sub:ident, $mul:ident,
-     $cast_in:ident, $cast_out:ident) => {
-        pub(crate) mod $m {
-            use core::arch::x86_64::*;
-            use core::mem::size_of;
+pub(crate) mod avx2 {
+    macro_rules! avx2_for {
+        ($m:ident, $em:ident, $t:ty, $u:ty, $i:ty, $set1:ident, $cmpgt:ident, $sub:ident, $mul:ident,
+         $cast_in:ident, $cast_out:ident) => {
+            pub(crate) mod $m {
+                use core::arch::x86_64::*;
+                use core::mem::size_of;
 
-            use super::elems::$em as e;
-            use crate::elementwise::activation::Activation;
+                use crate::elementwise::activation::Activation;
+                use crate::elementwise::piecewise::elems::$em as e;
 
-            const ABS: $u = !(1 << (<$u>::BITS - 1));
-            const INF: $u = <$t>::INFINITY.to_bits();
-            const ONE: $u = (1.0 as $t).to_bits();
+                const ABS: $u = !(1 << (<$u>::BITS - 1));
+                const INF: $u = <$t>::INFINITY.to_bits();
+                const ONE: $u = (1.0 as $t).to_bits();
 
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn splat(b: $u) -> __m256i {
-                $set1(b as _)
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn nan_v(u: __m256i) -> __m256i {
-                $cmpgt(_mm256_and_si256(u, splat(ABS)), splat(INF))
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn key_v(u: __m256i) -> __m256i {
-                let mag = _mm256_and_si256(u, splat(ABS));
-                let s = $cmpgt(_mm256_setzero_si256(), u); // all ones where the sign is set
-                $sub(_mm256_xor_si256(mag, s), s)
-            }
-
-            /// `mask ? a : b`.
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn sel(mask: __m256i, a: __m256i, b: __m256i) -> __m256i {
-                _mm256_blendv_epi8(b, a, mask)
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn leaky_relu_v(u: __m256i, s: __m256i) -> __m256i {
-                let keep = _mm256_or_si256($cmpgt(u, _mm256_setzero_si256()), nan_v(u));
-                let prod = $cast_out($mul($cast_in(u), $cast_in(s)));
-                sel(keep, u, prod)
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn leaky_relu_grad_v(u: __m256i, s: __m256i) -> __m256i {
-                let r = sel($cmpgt(u, _mm256_setzero_si256()), splat(ONE), s);
-                sel(nan_v(u), u, r)
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn hardtanh_v(
-                u: __m256i,
-                lo: __m256i,
-                hi: __m256i,
-                klo: __m256i,
-                khi: __m256i,
-            ) -> __m256i {
-                let k = key_v(u);
-                let nan = nan_v(u);
-                let r = sel(_mm256_andnot_si256(nan, $cmpgt(klo, k)), lo, u);
-                sel(_mm256_andnot_si256(nan, $cmpgt(k, khi)), hi, r)
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn hardtanh_grad_v(u: __m256i, klo: __m256i, khi: __m256i) -> __m256i {
-                let k = key_v(u);
-                let inside = _mm256_and_si256($cmpgt(k, klo), $cmpgt(khi, k));
-                sel(nan_v(u), u, _mm256_and_si256(inside, splat(ONE)))
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn threshold_v(u: __m256i, kth: __m256i, v: __m256i) -> __m256i {
-                let keep = _mm256_or_si256($cmpgt(key_v(u), kth), nan_v(u));
-                sel(keep, u, v)
-            }
-
-            #[inline]
-            #[target_feature(enable = "avx2")]
-            unsafe fn threshold_grad_v(u: __m256i, kth: __m256i) -> __m256i {
-                let r = _mm256_and_si256($cmpgt(key_v(u), kth), splat(ONE));
-                sel(nan_v(u), u, r)
-            }
-
-            /// `y = op(x)` for the piecewise-linear ops; `false` for the others.
-            ///
-            /// # Safety
-            ///
-            /// AVX2; `x`, `y` valid for `n` elements, equal or disjoint; `stream` only if
-            /// disjoint.
-            #[target_feature(enable = "avx2")]
-            pub(crate) unsafe fn run(
-                op: Activation<$t>,
-                x: *const $t,
-                y: *mut $t,
-                n: usize,
-                stream: bool,
-            ) -> bool {
-                match op {
-                    Activation::LeakyRelu(s) => {
-                        let sv = splat(s.to_bits());
-                        avx2_loop!($t, x, y, n, stream, |u| leaky_relu_v(u, sv), |v| {
-                            e::leaky_relu(v, s)
-                        });
-                    }
-                    Activation::LeakyReluGrad(s) => {
-                        let sv = splat(s.to_bits());
-                        avx2_loop!($t, x, y, n, stream, |u| leaky_relu_grad_v(u, sv), |v| {
-                            e::leaky_relu_grad(v, s)
-                        });
-                    }
-                    Activation::Hardtanh(lo, hi) => {
-                        let (klo, khi) = (e::key_of(lo), e::key_of(hi));
-                        let (lov, hiv) = (splat(lo.to_bits()), splat(hi.to_bits()));
-                        let (klov, khiv) = ($set1(klo as _), $set1(khi as _));
-                        avx2_loop!(
-                            $t,
-                            x,
-                            y,
-                            n,
-                            stream,
-                            |u| hardtanh_v(u, lov, hiv, klov, khiv),
-                            |v| e::hardtanh(v, lo, hi, klo, khi)
-                        );
-                    }
-                    Activation::HardtanhGrad(lo, hi) => {
-                        let (klo, khi) = (e::key_of(lo), e::key_of(hi));
-                        let (klov, khiv) = ($set1(klo as _), $set1(khi as _));
-                        avx2_loop!(
-                            $t,
-                            x,
-                            y,
-                            n,
-                            stream,
-                            |u| hardtanh_grad_v(u, klov, khiv),
-                            |v| { e::hardtanh_grad(v, klo, khi) }
-                        );
-                    }
-                    Activation::Threshold(th, value) => {
-                        let kth = e::key_of(th);
-                        let (kthv, vv) = ($set1(kth as _), splat(value.to_bits()));
-                        avx2_loop!($t, x, y, n, stream, |u| threshold_v(u, kthv, vv), |v| {
-                            e::threshold(v, kth, value)
-                        });
-                    }
-                    Activation::ThresholdGrad(th) => {
-                        let kth = e::key_of(th);
-                        let kthv = $set1(kth as _);
-                        avx2_loop!($t, x, y, n, stream, |u| threshold_grad_v(u, kthv), |v| {
-                            e::threshold_grad(v, kth)
-                        });
-                    }
-                    _ => return false,
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn splat(b: $u) -> __m256i {
+                    $set1(b as _)
                 }
-                true
-            }
-        }
-    };
-}
 
-#[cfg(target_arch = "x86_64")]
-avx2_for!(
-    avx2_f32,
-    f32,
-    f32,
-    u32,
-    i32,
-    _mm256_set1_epi32,
-    _mm256_cmpgt_epi32,
-    _mm256_sub_epi32,
-    _mm256_mul_ps,
-    _mm256_castsi256_ps,
-    _mm256_castps_si256
-);
-#[cfg(target_arch = "x86_64")]
-avx2_for!(
-    avx2_f64,
-    f64,
-    f64,
-    u64,
-    i64,
-    _mm256_set1_epi64x,
-    _mm256_cmpgt_epi64,
-    _mm256_sub_epi64,
-    _mm256_mul_pd,
-    _mm256_castsi256_pd,
-    _mm256_castpd_si256
-);
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn nan_v(u: __m256i) -> __m256i {
+                    $cmpgt(_mm256_and_si256(u, splat(ABS)), splat(INF))
+                }
+
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn key_v(u: __m256i) -> __m256i {
+                    let mag = _mm256_and_si256(u, splat(ABS));
+                    let s = $cmpgt(_mm256_setzero_si256(), u); // all ones where the sign is set
+                    $sub(_mm256_xor_si256(mag, s), s)
+                }
+
+                /// `mask ? a : b`.
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn sel(mask: __m256i, a: __m256i, b: __m256i) -> __m256i {
+                    _mm256_blendv_epi8(b, a, mask)
+                }
+
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn leaky_relu_v(u: __m256i, s: __m256i) -> __m256i {
+                    let keep = _mm256_or_si256($cmpgt(u, _mm256_setzero_si256()), nan_v(u));
+                    let prod = $cast_out($mul($cast_in(u), $cast_in(s)));
+                    sel(keep, u, prod)
+                }
+
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn leaky_relu_grad_v(u: __m256i, s: __m256i) -> __m256i {
+                    let r = sel($cmpgt(u, _mm256_setzero_si256()), splat(ONE), s);
+                    sel(nan_v(u), u, r)
+                }
+
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn hardtanh_v(
+                    u: __m256i,
+                    lo: __m256i,
+                    hi: __m256i,
+                    klo: __m256i,
+                    khi: __m256i,
+                ) -> __m256i {
+                    let k = key_v(u);
+                    let nan = nan_v(u);
+                    let r = sel(_mm256_andnot_si256(nan, $cmpgt(klo, k)), lo, u);
+                    sel(_mm256_andnot_si256(nan, $cmpgt(k, khi)), hi, r)
+                }
+
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn hardtanh_grad_v(u: __m256i, klo: __m256i, khi: __m256i) -> __m256i {
+                    let k = key_v(u);
+                    let inside = _mm256_and_si256($cmpgt(k, klo), $cmpgt(khi, k));
+                    sel(nan_v(u), u, _mm256_and_si256(inside, splat(ONE)))
+                }
+
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn threshold_v(u: __m256i, kth: __m256i, v: __m256i) -> __m256i {
+                    let keep = _mm256_or_si256($cmpgt(key_v(u), kth), nan_v(u));
+                    sel(keep, u, v)
+                }
+
+                #[inline]
+                #[target_feature(enable = "avx2")]
+                unsafe fn threshold_grad_v(u: __m256i, kth: __m256i) -> __m256i {
+                    let r = _mm256_and_si256($cmpgt(key_v(u), kth), splat(ONE));
+                    sel(nan_v(u), u, r)
+                }
+
+                /// `y = op(x)` for the piecewise-linear ops; `false` for the others.
+                ///
+                /// # Safety
+                ///
+                /// AVX2; `x`, `y` valid for `n` elements, equal or disjoint; `stream` only if
+                /// disjoint.
+                #[target_feature(enable = "avx2")]
+                pub(crate) unsafe fn run(
+                    op: Activation<$t>,
+                    x: *const $t,
+                    y: *mut $t,
+                    n: usize,
+                    stream: bool,
+                ) -> bool {
+                    match op {
+                        Activation::LeakyRelu(s) => {
+                            let sv = splat(s.to_bits());
+                            avx2_loop!($t, x, y, n, stream, |u| leaky_relu_v(u, sv), |v| {
+                                e::leaky_relu(v, s)
+                            });
+                        }
+                        Activation::LeakyReluGrad(s) => {
+                            let sv = splat(s.to_bits());
+                            avx2_loop!($t, x, y, n, stream, |u| leaky_relu_grad_v(u, sv), |v| {
+                                e::leaky_relu_grad(v, s)
+                            });
+                        }
+                        Activation::Hardtanh(lo, hi) => {
+                            let (klo, khi) = (e::key_of(lo), e::key_of(hi));
+                            let (lov, hiv) = (splat(lo.to_bits()), splat(hi.to_bits()));
+                            let (klov, khiv) = ($set1(klo as _), $set1(khi as _));
+                            avx2_loop!(
+                                $t,
+                                x,
+                                y,
+                                n,
+                                stream,
+                                |u| hardtanh_v(u, lov, hiv, klov, khiv),
+                                |v| e::hardtanh(v, lo, hi, klo, khi)
+                            );
+                        }
+                        Activation::HardtanhGrad(lo, hi) => {
+                            let (klo, khi) = (e::key_of(lo), e::key_of(hi));
+                            let (klov, khiv) = ($set1(klo as _), $set1(khi as _));
+                            avx2_loop!(
+                                $t,
+                                x,
+                                y,
+                                n,
+                                stream,
+                                |u| hardtanh_grad_v(u, klov, khiv),
+                                |v| { e::hardtanh_grad(v, klo, khi) }
+                            );
+                        }
+                        Activation::Threshold(th, value) => {
+                            let kth = e::key_of(th);
+                            let (kthv, vv) = ($set1(kth as _), splat(value.to_bits()));
+                            avx2_loop!($t, x, y, n, stream, |u| threshold_v(u, kthv, vv), |v| {
+                                e::threshold(v, kth, value)
+                            });
+                        }
+                        Activation::ThresholdGrad(th) => {
+                            let kth = e::key_of(th);
+                            let kthv = $set1(kth as _);
+                            avx2_loop!($t, x, y, n, stream, |u| threshold_grad_v(u, kthv), |v| {
+                                e::threshold_grad(v, kth)
+                            });
+                        }
+                        _ => return false,
+                    }
+                    true
+                }
+            }
+        };
+    }
+
+    avx2_for!(
+        f32,
+        f32,
+        f32,
+        u32,
+        i32,
+        _mm256_set1_epi32,
+        _mm256_cmpgt_epi32,
+        _mm256_sub_epi32,
+        _mm256_mul_ps,
+        _mm256_castsi256_ps,
+        _mm256_castps_si256
+    );
+    avx2_for!(
+        f64,
+        f64,
+        f64,
+        u64,
+        i64,
+        _mm256_set1_epi64x,
+        _mm256_cmpgt_epi64,
+        _mm256_sub_epi64,
+        _mm256_mul_pd,
+        _mm256_castsi256_pd,
+        _mm256_castpd_si256
+    );
+}
 
 fn prelu_op<T: ActivationFloat>(grad: bool, slope: T) -> Activation<T> {
     if grad {
