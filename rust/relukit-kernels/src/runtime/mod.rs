@@ -40,3 +40,24 @@ pub fn info() -> Info {
         max_threads: MAX_THREADS,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_matches_the_process_settings() {
+        let i = info();
+        assert_eq!(i.path, active_path());
+        assert_eq!(i.thresholds, Thresholds::for_caches(&i.caches));
+        assert_eq!(i.max_threads, MAX_THREADS);
+        assert!(i.threads >= 1 && i.threads <= MAX_THREADS);
+        let c = Config::current();
+        assert_eq!(c.nt_min_bytes, i.thresholds.nt_min_bytes);
+        assert_eq!(c.split_min_bytes, i.thresholds.split_min_bytes);
+        assert_eq!(c.dense_split_min_macs, i.thresholds.dense_split_min_macs);
+        if i.portable_forced {
+            assert_eq!(i.path, Path::Portable);
+        }
+    }
+}
