@@ -4,7 +4,7 @@
 //! in place and out of place, with streaming stores on and off.
 //!
 //! Calls here may find the pool busy with another test's call and then run on their own
-//! thread; the results must be the same either way. `pool_split.rs` (a binary with one test)
+//! thread; the results must be the same either way. `split_process.rs` (a binary with one test)
 //! checks that calls really go through the pool.
 
 mod common;

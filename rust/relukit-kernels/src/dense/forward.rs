@@ -2,7 +2,7 @@
 //! ([`linear_forward`]), one tiled kernel for both.
 //!
 //! The output is computed in tiles (a range of rows times a range of columns); on the AVX2
-//! path with register blocking ([`super::avx2`]), else with the portable row loop. Large
+//! path with register blocking (`dense/avx2.rs`), else with the portable row loop. Large
 //! calls are split over the pool's threads by column blocks (each thread then reads only its
 //! own columns of `w`, which stay in that core's L2 from one call to the next), or by row
 //! groups when `out` is too narrow to share.

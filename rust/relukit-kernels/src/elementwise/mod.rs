@@ -3,9 +3,9 @@
 //! (ELU, GELU, sigmoid, tanh: the exp-based ops), all behind [`activation`]'s op enum except
 //! relu, which keeps its own entry points.
 //!
-//! Every slice kernel goes through [`run_slice`] / [`run_inplace`]: one length check, one
+//! Every slice kernel goes through `run_slice` / `run_inplace`: one length check, one
 //! split over the pool ([`crate::runtime::split`]), one streaming decision, and on the AVX2
-//! path one loop shape ([`avx2_loop!`]). The n-dimensional kernels take any memory layout:
+//! path one loop shape (`avx2_loop!`). The n-dimensional kernels take any memory layout:
 //! contiguous arrays in a matching order go to the slice kernels, the rest to a strided loop.
 //!
 //! In place, a view must not overlap itself (no two indices at one address, e.g. a zero

@@ -17,7 +17,7 @@
 //!     0.5 ulp + ~2^-26 ulp of the true value.
 //!   - three forms, the same bits: `run_avx2_fma` (x86-64 with AVX2 and FMA, sixteen floats
 //!     per step, a tail of 1–15 padded to sixteen), the scalar loop compiled for FMA (the
-//!     portable path on an FMA CPU) and [`apply`] in the plain loops (`f64::mul_add` is then
+//!     portable path on an FMA CPU) and `apply` in the plain loops (`f64::mul_add` is then
 //!     libm's correctly rounded `fma`).
 
 use super::activation::Activation;
