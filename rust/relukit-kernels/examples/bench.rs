@@ -2,8 +2,10 @@
 //! roofline: same bytes read and written, no compute), in place and out of place.
 //!
 //! Run with `cargo run --release --example bench` (add `-- quick` for fewer repeats; `-- split`
-//! runs only the sweep that picks the thread split threshold, `-- dense` only the dense
-//! layer, `-- nt` streaming vs cached stores with threads). Each
+//! runs only the elementwise split sweep, `-- dense` only the dense layer, `-- nt` streaming
+//! vs cached stores with threads after a copy, `-- nt-repeat` the same on back-to-back calls,
+//! `-- thresholds` the built-in thresholds of earlier versions
+//! against the ones derived from this machine's caches, side by side). Each
 //! figure is the best of several timed runs after a warm-up; every timed run repeats the
 //! kernel until it takes at least `MIN_RUN` so timer granularity does not matter. Throughput
 //! is bytes read + bytes written per second (2 × n × element size per call), as for NumPy.
@@ -11,11 +13,20 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use relukit_kernels::dense_forward_cfg;
-use relukit_kernels::simd::{
-    active_path, avx2_available, map_cfg, map_inplace_cfg, map_inplace_with, map_with, Config, Op,
-    Path, NT_MIN_BYTES,
+use relukit_kernels::dense_forward_with;
+use relukit_kernels::elementwise::relu::{map_inplace_with, map_with, Op};
+use relukit_kernels::runtime::{self, active_path, avx2_available, Config, Path, Thresholds};
+
+/// The fixed thresholds of earlier versions (tuned on one 512 KiB-L2 machine).
+const OLD: Thresholds = Thresholds {
+    nt_min_bytes: 16 << 20,
+    split_min_bytes: 1 << 20,
+    dense_split_min_macs: 1 << 17,
 };
+
+fn single(path: Path, nt_min_bytes: usize) -> Config {
+    Config::single(path, nt_min_bytes)
+}
 
 const MIN_RUN: Duration = Duration::from_millis(20);
 /// Timed runs of the thread sweeps: short, and many of them (`SHORT_ROUNDS`), so that on a
@@ -89,19 +100,22 @@ fn row<T: relukit_kernels::Float>(label: &str, n: usize, x: &[T], y: &mut [T], r
     let (x, y) = (&x[..n], &mut y[..n]);
     let bytes = 2 * n * std::mem::size_of::<T>();
     let avx2 = avx2_available();
+    let nt = Config::current().nt_min_bytes;
     let mut kernels: Vec<Kernel<'_, T>> = vec![
         Box::new(|x: &[T], y: &mut [T]| y.copy_from_slice(x)),
         Box::new(|x: &[T], y: &mut [T]| {
-            map_with(Path::Portable, Op::Relu, x, y, usize::MAX).unwrap()
+            map_with(&single(Path::Portable, usize::MAX), Op::Relu, x, y).unwrap()
         }),
-        Box::new(|_: &[T], y: &mut [T]| map_inplace_with(Path::Portable, Op::Relu, y)),
+        Box::new(|_: &[T], y: &mut [T]| {
+            map_inplace_with(&single(Path::Portable, usize::MAX), Op::Relu, y)
+        }),
     ];
     if avx2 {
         kernels.push(Box::new(|x: &[T], y: &mut [T]| {
-            map_with(Path::Avx2, Op::Relu, x, y, NT_MIN_BYTES).unwrap()
+            map_with(&single(Path::Avx2, nt), Op::Relu, x, y).unwrap()
         }));
         kernels.push(Box::new(|_: &[T], y: &mut [T]| {
-            map_inplace_with(Path::Avx2, Op::Relu, y)
+            map_inplace_with(&single(Path::Avx2, usize::MAX), Op::Relu, y)
         }));
     }
     let r: Vec<f64> = best_secs(repeats, x, y, &mut kernels)
@@ -144,10 +158,10 @@ fn split_sweep(repeats: usize) {
         let n = (kib << 10) / 8;
         let bytes = 2 * n * 4;
         let mut kernels: Vec<Kernel<'_, f32>> = vec![
-            Box::new(|x: &[f32], y: &mut [f32]| map_cfg(&one, Op::Relu, x, y).unwrap()),
-            Box::new(|x: &[f32], y: &mut [f32]| map_cfg(&two, Op::Relu, x, y).unwrap()),
-            Box::new(|_: &[f32], y: &mut [f32]| map_inplace_cfg(&one, Op::Relu, y)),
-            Box::new(|_: &[f32], y: &mut [f32]| map_inplace_cfg(&two, Op::Relu, y)),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&one, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&two, Op::Relu, x, y).unwrap()),
+            Box::new(|_: &[f32], y: &mut [f32]| map_inplace_with(&one, Op::Relu, y)),
+            Box::new(|_: &[f32], y: &mut [f32]| map_inplace_with(&two, Op::Relu, y)),
         ];
         let r = best_secs_with(SHORT_RUN, repeats, &x[..n], &mut y[..n], &mut kernels);
         println!(
@@ -196,13 +210,13 @@ fn dense_sweep(repeats: usize) {
         let b = data(out, |v| v as f32);
         let mut kernels: Vec<Kernel<'_, f32>> = vec![
             Box::new(|_: &[f32], y: &mut [f32]| {
-                dense_forward_cfg(&port, &x, &w, &b, y, batch, inp, out).unwrap()
+                dense_forward_with(&port, &x, &w, &b, y, batch, inp, out).unwrap()
             }),
             Box::new(|_: &[f32], y: &mut [f32]| {
-                dense_forward_cfg(&one, &x, &w, &b, y, batch, inp, out).unwrap()
+                dense_forward_with(&one, &x, &w, &b, y, batch, inp, out).unwrap()
             }),
             Box::new(|_: &[f32], y: &mut [f32]| {
-                dense_forward_cfg(&two, &x, &w, &b, y, batch, inp, out).unwrap()
+                dense_forward_with(&two, &x, &w, &b, y, batch, inp, out).unwrap()
             }),
         ];
         let mut y = vec![0.0f32; batch * out];
@@ -242,19 +256,19 @@ fn nt_sweep(repeats: usize) {
         let mut kernels: Vec<Kernel<'_, f32>> = vec![
             Box::new(|x: &[f32], y: &mut [f32]| {
                 y.copy_from_slice(x);
-                map_cfg(&c1, Op::Relu, x, y).unwrap()
+                map_with(&c1, Op::Relu, x, y).unwrap()
             }),
             Box::new(|x: &[f32], y: &mut [f32]| {
                 y.copy_from_slice(x);
-                map_cfg(&s1, Op::Relu, x, y).unwrap()
+                map_with(&s1, Op::Relu, x, y).unwrap()
             }),
             Box::new(|x: &[f32], y: &mut [f32]| {
                 y.copy_from_slice(x);
-                map_cfg(&c2, Op::Relu, x, y).unwrap()
+                map_with(&c2, Op::Relu, x, y).unwrap()
             }),
             Box::new(|x: &[f32], y: &mut [f32]| {
                 y.copy_from_slice(x);
-                map_cfg(&s2, Op::Relu, x, y).unwrap()
+                map_with(&s2, Op::Relu, x, y).unwrap()
             }),
             Box::new(|x: &[f32], y: &mut [f32]| y.copy_from_slice(x)),
         ];
@@ -272,9 +286,118 @@ fn nt_sweep(repeats: usize) {
     }
 }
 
+/// The thresholds of earlier versions against the derived ones, relu float32 out of place
+/// and in place, 1 and 2 threads, interleaved in the same rounds: us per call.
+fn thresholds_sweep(repeats: usize) {
+    let info = runtime::info();
+    let new = info.thresholds;
+    println!(
+        "Machine: {} path, L2 {} KiB, L3 {} MiB ({}), {} cores",
+        info.path.name(),
+        info.caches.l2_bytes >> 10,
+        info.caches.l3_bytes >> 20,
+        info.caches.source.name(),
+        info.caches.cores
+    );
+    println!(
+        "old: nt {} MiB, split {} KiB; derived: nt {} MiB, split {} KiB\n",
+        OLD.nt_min_bytes >> 20,
+        OLD.split_min_bytes >> 10,
+        new.nt_min_bytes >> 20,
+        new.split_min_bytes >> 10
+    );
+    println!("| relu f32 | threads | old out us | new out us | new/old | old in us | new in us | new/old |");
+    println!("|----------|---------|------------|------------|---------|-----------|-----------|---------|");
+    let max = 64 << 20;
+    let x = data(max, |v| v as f32);
+    let mut y = vec![0.0f32; max];
+    for (label, n) in [
+        ("256K", 256usize << 10),
+        ("1M", 1 << 20),
+        ("4M", 4 << 20),
+        ("8M", 8 << 20),
+        ("16M", 16 << 20),
+        ("64M", 64 << 20),
+    ] {
+        for threads in [1usize, 2] {
+            let old = Config::new(active_path(), threads, &OLD);
+            let new = Config::new(active_path(), threads, &new);
+            let mut kernels: Vec<Kernel<'_, f32>> = vec![
+                Box::new(|x: &[f32], y: &mut [f32]| map_with(&old, Op::Relu, x, y).unwrap()),
+                Box::new(|x: &[f32], y: &mut [f32]| map_with(&new, Op::Relu, x, y).unwrap()),
+                Box::new(|_: &[f32], y: &mut [f32]| map_inplace_with(&old, Op::Relu, y)),
+                Box::new(|_: &[f32], y: &mut [f32]| map_inplace_with(&new, Op::Relu, y)),
+            ];
+            let run = if n >= 16 << 20 { MIN_RUN } else { SHORT_RUN };
+            let reps = if n >= 16 << 20 {
+                repeats.min(15)
+            } else {
+                repeats
+            };
+            let r = best_secs_with(run, reps, &x[..n], &mut y[..n], &mut kernels);
+            let us = |i: usize| r[i] * 1e6;
+            println!(
+                "| {label:<8} | {threads:>7} | {:>10.0} | {:>10.0} | {:>6.2}x | {:>9.0} | {:>9.0} | {:>6.2}x |",
+                us(0),
+                us(1),
+                r[1] / r[0],
+                us(2),
+                us(3),
+                r[3] / r[2]
+            );
+        }
+    }
+}
+
+/// Cached against streaming stores on back-to-back calls over the same buffers (as `relukit
+/// bench` times them), 1 and 2 threads: us per call, best of `repeats` interleaved runs.
+fn nt_repeat_sweep(repeats: usize) {
+    println!("Back-to-back f32 relu out of place: cached vs streaming stores, us per call\n");
+    println!("| r+w MiB | cached 1 | stream 1 | s/c 1  | cached 2 | stream 2 | s/c 2  |");
+    println!("|---------|----------|----------|--------|----------|----------|--------|");
+    let max = 256 << 20;
+    let x = data(max / 8, |v| v as f32);
+    let mut y = vec![0.0f32; max / 8];
+    for mib in [4usize, 8, 16, 32, 48, 64, 128, 256] {
+        let n = (mib << 20) / 8;
+        let cfg = |threads: usize, nt: usize| Config {
+            threads,
+            nt_min_bytes: nt,
+            split_min_bytes: 0,
+            ..Config::current()
+        };
+        let (c1, s1, c2, s2) = (cfg(1, usize::MAX), cfg(1, 0), cfg(2, usize::MAX), cfg(2, 0));
+        let mut kernels: Vec<Kernel<'_, f32>> = vec![
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&c1, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&s1, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&c2, Op::Relu, x, y).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| map_with(&s2, Op::Relu, x, y).unwrap()),
+        ];
+        let r = best_secs(repeats, &x[..n], &mut y[..n], &mut kernels);
+        let us = |i: usize| r[i] * 1e6;
+        println!(
+            "| {mib:>7} | {:>8.0} | {:>8.0} | {:>5.2}x | {:>8.0} | {:>8.0} | {:>5.2}x |",
+            us(0),
+            us(1),
+            r[1] / r[0],
+            us(2),
+            us(3),
+            r[3] / r[2]
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let repeats = if quick { 3 } else { 9 };
+    if std::env::args().any(|a| a == "nt-repeat") {
+        nt_repeat_sweep(if quick { 3 } else { 7 });
+        return;
+    }
+    if std::env::args().any(|a| a == "thresholds") {
+        thresholds_sweep(if quick { 10 } else { 60 });
+        return;
+    }
     if std::env::args().any(|a| a == "nt") {
         nt_sweep(if quick { 5 } else { 30 });
         return;
@@ -290,7 +413,7 @@ fn main() {
     println!(
         "AVX2 available: {}; streaming stores above {} MiB read+written; GB/s = (read + written) / s\n",
         avx2_available(),
-        NT_MIN_BYTES >> 20
+        Config::current().nt_min_bytes >> 20
     );
     println!(
         "| case      | copy     | port out | avx2 out | /copy  | port in  | avx2 in  | /copy  |"
@@ -332,9 +455,11 @@ fn main() {
         let mut kernels: Vec<Kernel<'_, f32>> = vec![
             Box::new(|x: &[f32], y: &mut [f32]| y.copy_from_slice(x)),
             Box::new(|x: &[f32], y: &mut [f32]| {
-                map_with(Path::Avx2, Op::Relu, x, y, usize::MAX).unwrap()
+                map_with(&single(Path::Avx2, usize::MAX), Op::Relu, x, y).unwrap()
             }),
-            Box::new(|x: &[f32], y: &mut [f32]| map_with(Path::Avx2, Op::Relu, x, y, 0).unwrap()),
+            Box::new(|x: &[f32], y: &mut [f32]| {
+                map_with(&single(Path::Avx2, 0), Op::Relu, x, y).unwrap()
+            }),
         ];
         let r = best_secs(repeats, &x32[..n], &mut y32[..n], &mut kernels);
         let (copy, cached, stream) = (gbs(bytes, r[0]), gbs(bytes, r[1]), gbs(bytes, r[2]));

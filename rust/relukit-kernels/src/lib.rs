@@ -1,61 +1,132 @@
-//! relukit's ReLU kernels in plain Rust, with no Python dependency.
+//! relukit's kernels in plain Rust, with no Python dependency.
 //!
-//! Numeric contract (bit for bit, for `f32` and `f64`):
+//! * [`elementwise`]: ReLU and its derivative ([`elementwise::relu`]), the piecewise-linear
+//!   ops ([`elementwise::piecewise`]: leaky ReLU, PReLU, hardtanh, threshold) and the smooth
+//!   ones ([`elementwise::smooth`]: ELU, GELU, sigmoid, tanh), for slices and for
+//!   n-dimensional arrays of any layout.
+//! * [`dense`]: the dense layer `relu(x @ w + b)`, the affine layer `x @ w + b` and its
+//!   backward pass.
+//! * [`runtime`]: the CPU's path (explicit AVX2 when the CPU has it, unless
+//!   `RELUKIT_FORCE_PORTABLE=1`), its caches, the thresholds derived from them, the thread
+//!   pool and the split of a call over it; [`runtime::info`] sums it up.
+//!
+//! Numeric contract of ReLU (bit for bit, for `f32` and `f64`):
 //!
 //! * `relu(x)` is `x` for `x > 0` (including `+inf` and positive subnormals) and for every NaN
 //!   (payload and sign kept exactly, signaling NaNs too); it is `+0.0` for `±0.0` and for every
 //!   negative number, including `-inf`.
 //! * `relu_grad(x)` is `1` for `x > 0`, `0` for `±0.0` and negatives, and `x` itself for NaN.
+//! * For `i64`, `relu(x) = max(x, 0)` and `relu_grad(x) = (x > 0) as i64`.
 //!
-//! The float kernels decide on the bit pattern, never with float arithmetic or comparisons, so
-//! NaNs pass through untouched and the loops auto-vectorize. On x86-64 CPUs with AVX2 the slice
-//! kernels (and the n-d ones on contiguous arrays) use explicit AVX2 code chosen at run time,
-//! with non-temporal stores for large out-of-place calls; `RELUKIT_FORCE_PORTABLE=1` keeps the
-//! portable loops. For `i64`, `relu(x) = max(x, 0)` and
-//! `relu_grad(x) = (x > 0) as i64`.
-//!
-//! Large calls are split over a small persistent thread pool ([`pool`]; [`set_num_threads`],
-//! default: the CPUs available to the process): elementwise calls moving at least
-//! [`simd::SPLIT_MIN_BYTES`] in 64-byte aligned chunks, dense calls of at least
-//! [`dense::DENSE_SPLIT_MIN_MACS`] multiply-adds by column blocks or row groups. The results
-//! are bit-identical whatever the thread count.
-//!
-//! Where each op lives: [`relu`] (scalar, slice and n-dimensional ReLU and its gradient) and
-//! [`dense`] (the dense layer forward pass).
+//! The float kernels decide on the bit pattern, never with float compares, so NaNs pass
+//! through untouched and FTZ/DAZ cannot move a subnormal. The results are bit-identical on
+//! every path, thread count and threshold setting.
 
 use std::fmt;
 
-#[cfg(target_arch = "x86_64")]
-mod avx2;
-#[cfg(target_arch = "x86_64")]
-mod avx2_dense;
 pub mod dense;
-pub mod dense_backward;
-pub mod family;
-pub mod pool;
-pub mod relu;
-#[doc(hidden)]
-pub mod simd;
+pub mod elementwise;
+pub mod runtime;
 
-pub use dense::{dense_forward, dense_forward_cfg};
-pub use family::{
-    activation_nd, activation_nd_inplace, activation_slice, prelu_nd, prelu_nd_inplace, Activation,
-    FamilyFloat,
+pub use dense::{
+    dense_backward, dense_backward_with, dense_forward, dense_forward_with, linear_forward,
+    linear_forward_with, MatFloat,
 };
-pub use pool::{num_threads, set_num_threads};
-pub use relu::{
+pub use elementwise::activation::{
+    activation_inplace, activation_inplace_with, activation_nd, activation_nd_inplace,
+    activation_slice, activation_slice_with, Activation, ActivationFloat,
+};
+pub use elementwise::has_self_overlap;
+pub use elementwise::piecewise::{prelu_nd, prelu_nd_inplace};
+pub use elementwise::relu::{
     relu_grad_i64, relu_grad_inplace, relu_grad_nd, relu_grad_nd_inplace, relu_grad_slice,
     relu_i64, relu_inplace, relu_nd, relu_nd_inplace, relu_slice,
 };
+pub use runtime::pool;
+pub use runtime::{num_threads, set_num_threads};
+
+/// The former name of [`ActivationFloat`].
+pub use elementwise::activation::ActivationFloat as FamilyFloat;
+
+/// The former paths of the run-time choice and the relu op (`relukit_kernels::simd::*`);
+/// new code uses [`runtime`] and [`elementwise::relu`].
+#[doc(hidden)]
+pub mod simd {
+    pub use crate::elementwise::relu::{map_inplace_with, map_with, Op};
+    pub use crate::runtime::{
+        active_path, avx2_available, chunk_start, set_simd, Config, Path, CHUNKS_PER_THREAD,
+    };
+
+    /// The built-in streaming threshold of earlier versions, kept so old code compiles; the
+    /// value in use is `runtime::info().thresholds.nt_min_bytes`, derived from the caches.
+    pub const NT_MIN_BYTES: usize = 16 << 20;
+
+    /// The built-in elementwise split threshold of earlier versions, kept so old code
+    /// compiles; the value in use is `runtime::info().thresholds.split_min_bytes`.
+    pub const SPLIT_MIN_BYTES: usize = 1 << 20;
+}
+
+/// The former path of the affine layer and its backward pass; new code uses [`dense`].
+#[doc(hidden)]
+pub mod dense_backward {
+    pub use crate::dense::{dense_backward, linear_forward, MatFloat};
+}
 
 mod sealed {
-    pub trait Sealed: crate::simd::private::SimdFloat {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+    use crate::elementwise::relu::Op;
+
+    /// Per-type entries into the explicit AVX2 kernels; a supertrait of [`crate::Float`].
+    pub trait Kernels: Copy + Sized + Send + Sync {
+        /// `y[i] = op(x[i])`, `i < n`.
+        ///
+        /// # Safety
+        ///
+        /// AVX2; `x`, `y` valid for `n` elements, equal or disjoint; `stream` only if
+        /// disjoint.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn relu_avx2(op: Op, x: *const Self, y: *mut Self, n: usize, stream: bool);
+
+        /// One tile of the dense forward pass.
+        ///
+        /// # Safety
+        ///
+        /// The contract of `dense/avx2.rs`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dense_tile_avx2(
+            p: &crate::dense::Bufs<Self>,
+            rows: (usize, usize),
+            cols: (usize, usize),
+        );
+    }
+
+    macro_rules! impl_kernels {
+        ($t:ident) => {
+            impl Kernels for $t {
+                #[cfg(target_arch = "x86_64")]
+                unsafe fn relu_avx2(op: Op, x: *const $t, y: *mut $t, n: usize, stream: bool) {
+                    // SAFETY: forwarded contract.
+                    unsafe { crate::elementwise::relu::avx2::$t::run(op, x, y, n, stream) }
+                }
+
+                #[cfg(target_arch = "x86_64")]
+                unsafe fn dense_tile_avx2(
+                    p: &crate::dense::Bufs<$t>,
+                    rows: (usize, usize),
+                    cols: (usize, usize),
+                ) {
+                    // SAFETY: forwarded contract.
+                    unsafe { crate::dense::avx2::$t::tile(p, rows, cols) }
+                }
+            }
+        };
+    }
+
+    impl_kernels!(f32);
+    impl_kernels!(f64);
 }
 
 /// A float type the kernels accept: implemented for `f32` and `f64` only (sealed).
-pub trait Float: sealed::Sealed + Copy + Send + Sync + 'static {
+pub trait Float: sealed::Kernels + 'static {
     /// ReLU of one value: `self` if positive or NaN (exact bits), else `+0.0`.
     fn relu(self) -> Self;
     /// ReLU derivative of one value: `1` if positive, `0` if `±0.0` or negative, `self` if NaN.

@@ -1,120 +1,13 @@
-//! The affine layer `y = x @ w + b` (`relukit.nn.Linear`) and its backward pass.
-//!
-//! All buffers are row-major and contiguous: `x` is `(batch, inp)`, `w` is `(inp, out)`, `b`
-//! and `db` are `(out)`, `y` and `dy` are `(batch, out)`, `dx` is `(batch, inp)`, `dw` is
-//! `(inp, out)`. Every length is checked (shape products too, for overflow) before anything is
-//! written. The summation orders are those of the C kernels (`csrc/dense_backward.c`, contract
-//! in `csrc/relukit.h`), so both give the same bits:
-//!
-//! * forward: `y[r, j] = b[j] + x[r, 0] * w[0, j] + x[r, 1] * w[1, j] + ...` in increasing `k`;
-//! * `dw[k, j]` and `db[j]` start from `+0.0` and add the rows `r = 0, 1, ...` in order;
-//! * `dx[r, k] = dot(dy[r, :], w[k, :])` with eight partial sums (lane `l` adds
-//!   `j = l, l + 8, ...` below `8 * (out / 8)`), combined as
-//!   `((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))`, then the tail in order.
-//!
-//! Plain multiply and add, never a fused multiply-add. Every inner loop is contiguous, so it
-//! vectorizes without reassociation; on x86-64 the same code is also compiled with AVX2
-//! enabled and chosen at run time like the ReLU kernels ([`crate::simd::active_path`],
-//! `RELUKIT_FORCE_PORTABLE=1`). Both builds give identical bits.
+//! The backward pass of the affine layer `y = x @ w + b`: `dx`, `dw` and `db` in the orders
+//! of [`crate::dense`]. Every inner loop is contiguous, so it vectorizes without
+//! reassociation; on x86-64 the same code is also compiled with AVX2 enabled (and the `dx`
+//! dot products use explicit vectors) and chosen at run time like every kernel. Both builds
+//! give identical bits.
 
-use core::ops::{Add, Mul};
-
-use crate::simd::{active_path, Path};
-use crate::{Float, ShapeError};
-
-/// The element types of the matrix kernels: `f32` and `f64` (`Default` is `+0.0`).
-pub trait MatFloat: Float + Default + Add<Output = Self> + Mul<Output = Self> {
-    /// [`dot8`] with explicit AVX2 vectors (LLVM does not vectorize the eight generic lanes
-    /// by itself); the same operations in the same order, so the same bits.
-    ///
-    /// # Safety
-    ///
-    /// The CPU must support AVX2; `a` and `b` have the same length.
-    #[doc(hidden)]
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn dot8_avx2(a: &[Self], b: &[Self]) -> Self;
-}
-
-impl MatFloat for f32 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn dot8_avx2(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: the caller's contract (AVX2, equal lengths).
-        unsafe { avx2::dot8_f32(a, b) }
-    }
-}
-
-impl MatFloat for f64 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn dot8_avx2(a: &[f64], b: &[f64]) -> f64 {
-        // SAFETY: the caller's contract (AVX2, equal lengths).
-        unsafe { avx2::dot8_f64(a, b) }
-    }
-}
-
-/// `Err` unless buffer `name` has exactly `rows * cols` elements (product checked).
-fn check(name: &str, len: usize, rows: usize, cols: usize) -> Result<(), ShapeError> {
-    match rows.checked_mul(cols) {
-        Some(n) if n == len => Ok(()),
-        Some(n) => Err(ShapeError(format!(
-            "{name} has {len} elements, expected {n} for shape ({rows}, {cols})"
-        ))),
-        None => Err(ShapeError(format!(
-            "{name} shape ({rows}, {cols}) overflows the address space"
-        ))),
-    }
-}
-
-/// `y = x @ w + b` (no activation). `inp == 0` gives `b` in every row. `Err`, touching
-/// nothing, if a length does not match the shape.
-#[allow(clippy::too_many_arguments)]
-pub fn linear_forward<T: MatFloat>(
-    x: &[T],
-    w: &[T],
-    b: &[T],
-    y: &mut [T],
-    batch: usize,
-    inp: usize,
-    out: usize,
-) -> Result<(), ShapeError> {
-    linear_forward_on(active_path(), x, w, b, y, batch, inp, out)
-}
-
-/// [`linear_forward`] on a given path (tests and benchmarks). Panics if `path` is `Avx2` and
-/// the CPU lacks AVX2.
-#[doc(hidden)]
-#[allow(clippy::too_many_arguments)]
-pub fn linear_forward_on<T: MatFloat>(
-    path: Path,
-    x: &[T],
-    w: &[T],
-    b: &[T],
-    y: &mut [T],
-    batch: usize,
-    inp: usize,
-    out: usize,
-) -> Result<(), ShapeError> {
-    check("x", x.len(), batch, inp)?;
-    check("w", w.len(), inp, out)?;
-    check("b", b.len(), out, 1)?;
-    check("y", y.len(), batch, out)?;
-    if batch == 0 || out == 0 {
-        return Ok(());
-    }
-    match path {
-        Path::Portable => linear_rows(x, w, b, y, inp, out),
-        Path::Avx2 => {
-            require_avx2();
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: require_avx2 just checked that the CPU supports AVX2.
-            unsafe {
-                linear_rows_avx2(x, w, b, y, inp, out)
-            };
-        }
-    }
-    Ok(())
-}
+use super::{check_shape, MatFloat};
+use crate::runtime::cpu::require_avx2;
+use crate::runtime::{Config, Path};
+use crate::ShapeError;
 
 /// Gradients of `y = x @ w + b` given `dy`: `dx = dy @ w^T`, `dw = x^T @ dy`,
 /// `db = dy.sum(0)`, each overwritten; `None` skips that gradient (the first layer of a
@@ -132,15 +25,14 @@ pub fn dense_backward<T: MatFloat>(
     inp: usize,
     out: usize,
 ) -> Result<(), ShapeError> {
-    dense_backward_on(active_path(), x, w, dy, dx, dw, db, batch, inp, out)
+    dense_backward_with(&Config::current(), x, w, dy, dx, dw, db, batch, inp, out)
 }
 
-/// [`dense_backward`] on a given path (tests and benchmarks). Panics if `path` is `Avx2` and
-/// the CPU lacks AVX2.
-#[doc(hidden)]
+/// [`dense_backward`] on `cfg.path` (one thread). Panics if `cfg.path` is `Avx2` and the CPU
+/// lacks AVX2.
 #[allow(clippy::too_many_arguments)]
-pub fn dense_backward_on<T: MatFloat>(
-    path: Path,
+pub fn dense_backward_with<T: MatFloat>(
+    cfg: &Config,
     x: &[T],
     w: &[T],
     dy: &[T],
@@ -151,20 +43,20 @@ pub fn dense_backward_on<T: MatFloat>(
     inp: usize,
     out: usize,
 ) -> Result<(), ShapeError> {
-    check("x", x.len(), batch, inp)?;
-    check("w", w.len(), inp, out)?;
-    check("dy", dy.len(), batch, out)?;
+    check_shape("x", x.len(), batch, inp)?;
+    check_shape("w", w.len(), inp, out)?;
+    check_shape("dy", dy.len(), batch, out)?;
     if let Some(d) = &dx {
-        check("dx", d.len(), batch, inp)?;
+        check_shape("dx", d.len(), batch, inp)?;
     }
     if let Some(d) = &dw {
-        check("dw", d.len(), inp, out)?;
+        check_shape("dw", d.len(), inp, out)?;
     }
     if let Some(d) = &db {
-        check("db", d.len(), out, 1)?;
+        check_shape("db", d.len(), out, 1)?;
     }
     let g = Grads { dx, dw, db };
-    match path {
+    match cfg.path {
         Path::Portable => backward_loops(x, w, dy, g, batch, inp, out, dot8),
         Path::Avx2 => {
             require_avx2();
@@ -183,27 +75,6 @@ struct Grads<'a, T> {
     dx: Option<&'a mut [T]>,
     dw: Option<&'a mut [T]>,
     db: Option<&'a mut [T]>,
-}
-
-fn require_avx2() {
-    assert!(
-        crate::simd::avx2_available(),
-        "relukit: the AVX2 kernel path was requested but this CPU does not support AVX2"
-    );
-}
-
-/// `y = x @ w + b`, row by row; `batch`, `out` > 0 and lengths checked.
-#[inline(always)]
-fn linear_rows<T: MatFloat>(x: &[T], w: &[T], b: &[T], y: &mut [T], inp: usize, out: usize) {
-    for (r, y_row) in y.chunks_exact_mut(out).enumerate() {
-        y_row.copy_from_slice(b);
-        for (k, &xv) in x[r * inp..(r + 1) * inp].iter().enumerate() {
-            let w_row = &w[k * out..(k + 1) * out];
-            for (acc, &wv) in y_row.iter_mut().zip(w_row) {
-                *acc = *acc + xv * wv;
-            }
-        }
-    }
 }
 
 /// The documented dot product: eight lanes, a fixed tree, then the tail in order.
@@ -277,24 +148,6 @@ fn backward_loops<T: MatFloat>(
     }
 }
 
-/// [`linear_rows`] compiled with AVX2.
-///
-/// # Safety
-///
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn linear_rows_avx2<T: MatFloat>(
-    x: &[T],
-    w: &[T],
-    b: &[T],
-    y: &mut [T],
-    inp: usize,
-    out: usize,
-) {
-    linear_rows(x, w, b, y, inp, out)
-}
-
 /// [`backward_loops`] compiled with AVX2.
 ///
 /// # Safety
@@ -318,86 +171,10 @@ unsafe fn backward_avx2<T: MatFloat>(
     })
 }
 
-/// The AVX2 dot products: lane `l` of the accumulator is the documented partial sum `s[l]`.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use core::arch::x86_64::{
-        _mm256_add_pd, _mm256_add_ps, _mm256_castpd256_pd128, _mm256_castps256_ps128,
-        _mm256_extractf128_pd, _mm256_extractf128_ps, _mm256_loadu_pd, _mm256_loadu_ps,
-        _mm256_mul_pd, _mm256_mul_ps, _mm256_setzero_pd, _mm256_setzero_ps, _mm_add_pd, _mm_add_ps,
-        _mm_add_ss, _mm_cvtsd_f64, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps, _mm_unpackhi_pd,
-    };
-
-    /// # Safety
-    ///
-    /// The CPU must support AVX2; `a.len() == b.len()`.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn dot8_f32(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let blocked = n - n % 8;
-        let mut s = _mm256_setzero_ps();
-        let mut j = 0;
-        while j < blocked {
-            // SAFETY: j + 8 <= blocked <= n, within both slices.
-            let (va, vb) = unsafe {
-                (
-                    _mm256_loadu_ps(a.as_ptr().add(j)),
-                    _mm256_loadu_ps(b.as_ptr().add(j)),
-                )
-            };
-            s = _mm256_add_ps(s, _mm256_mul_ps(va, vb));
-            j += 8;
-        }
-        // q = (s0+s4, s1+s5, s2+s6, s3+s7); h0 = q0+q2, h1 = q1+q3; h0 + h1
-        let q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
-        let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        let mut acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<1>(h, h)));
-        for k in blocked..n {
-            acc += a[k] * b[k];
-        }
-        acc
-    }
-
-    /// # Safety
-    ///
-    /// The CPU must support AVX2; `a.len() == b.len()`.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn dot8_f64(a: &[f64], b: &[f64]) -> f64 {
-        let n = a.len().min(b.len());
-        let blocked = n - n % 8;
-        let (mut lo, mut hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-        let mut j = 0;
-        while j < blocked {
-            // SAFETY: j + 8 <= blocked <= n, within both slices.
-            let (a0, b0, a1, b1) = unsafe {
-                (
-                    _mm256_loadu_pd(a.as_ptr().add(j)),
-                    _mm256_loadu_pd(b.as_ptr().add(j)),
-                    _mm256_loadu_pd(a.as_ptr().add(j + 4)),
-                    _mm256_loadu_pd(b.as_ptr().add(j + 4)),
-                )
-            };
-            lo = _mm256_add_pd(lo, _mm256_mul_pd(a0, b0));
-            hi = _mm256_add_pd(hi, _mm256_mul_pd(a1, b1));
-            j += 8;
-        }
-        // q = (s0+s4, s1+s5, s2+s6, s3+s7); h = (q0+q2, q1+q3); h0 + h1
-        let q = _mm256_add_pd(lo, hi);
-        let h = _mm_add_pd(_mm256_castpd256_pd128(q), _mm256_extractf128_pd::<1>(q));
-        let mut acc = _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
-        for k in blocked..n {
-            acc += a[k] * b[k];
-        }
-        acc
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dense_forward;
+    use crate::{dense_forward, linear_forward};
 
     /// Deterministic values in [-1, 1) (xorshift64*).
     struct Rng(u64);
@@ -413,10 +190,10 @@ mod tests {
         }
     }
 
-    fn paths() -> Vec<Path> {
-        let mut p = vec![Path::Portable];
-        if crate::simd::avx2_available() {
-            p.push(Path::Avx2);
+    fn paths() -> Vec<Config> {
+        let mut p = vec![Config::single(Path::Portable, usize::MAX)];
+        if crate::runtime::avx2_available() {
+            p.push(Config::single(Path::Avx2, usize::MAX));
         }
         p
     }
@@ -461,9 +238,9 @@ mod tests {
                 let mut dx = vec![T::from(7.0); batch * inp];
                 let mut dw = vec![T::from(7.0); inp * out];
                 let mut db = vec![T::from(7.0); out];
-                linear_forward_on(path, &x, &w, &b, &mut y, batch, inp, out).unwrap();
-                dense_backward_on(
-                    path,
+                crate::linear_forward_with(&path, &x, &w, &b, &mut y, batch, inp, out).unwrap();
+                dense_backward_with(
+                    &path,
                     &x,
                     &w,
                     &dy,

@@ -1,21 +1,165 @@
-//! `f32` sigmoid, tanh, ELU, GELU (tanh form) and their derivatives, computed in `f64` lanes with
-//! this module's own `exp`/`expm1`: the algorithm of `csrc/family.c` ("float: sigmoid, tanh,
-//! ..."), the same operations in the same order, so C and Rust give the same bits.
+//! The smooth (exp-based) ops: ELU, GELU (erf and tanh forms), sigmoid, tanh and their
+//! derivatives. Every one is computed in `f64` (an `f32` is converted, computed, rounded
+//! once), NaN kept with its bits.
 //!
-//! * The exp core, for `y <= 0` (every caller passes `-|something|`): `k = round(y / ln2)`
-//!   (`t = y log2(e) + 1.5·2^52` rounds to an integer and holds `k` in its low bits),
-//!   `r = (y - k ln2_hi) - k ln2_lo` (two fused multiply-adds), `p = expm1(r) = r + r²(1/2! +
-//!   r/3! + … + r^10/12!)` (Estrin's scheme; Taylor's remainder is below 4.9e-16 |r| at
-//!   `|r| = ln2/2`), `s = 2^k`; then `exp(y) = s p + s` and `expm1(y) = s p + (s - 1)`, each one
-//!   fused multiply-add. Below `y = -708`, `s = 0`: `exp(y) = 0`, `expm1(y) = -1`.
-//! * Each op then rounds its `f64` result (within ~1e-15 relative) once to `f32`: within
-//!   0.5 ulp + ~2^-26 ulp of the true value.
-//! * Three forms, the same bits: `run_avx2_fma` (x86-64 with AVX2 and FMA, sixteen floats per
-//!   step, a tail of 1–15 padded to sixteen), the scalar loop compiled for FMA (the portable path on
-//!   an FMA CPU) and [`apply`] in the family's plain loops (`f64::mul_add` is then libm's
-//!   correctly rounded `fma`).
+//! * `f64`, and `f32` GELU (erf form): the formulas below (std's `exp`, `exp_m1`, `tanh`,
+//!   `mul_add` and the `libm` crate's `erfc`) in scalar loops, as every backend writes them.
+//! * `f32` sigmoid, tanh, ELU, GELU (tanh form) and their derivatives: this module's own
+//!   `exp`/`expm1` in `f64` lanes, the algorithm of the C kernels (the same operations in the
+//!   same order, so C and Rust give the same bits):
+//!   - the exp core, for `y <= 0` (every caller passes `-|something|`): `k = round(y / ln2)`
+//!     (`t = y log2(e) + 1.5·2^52` rounds to an integer and holds `k` in its low bits),
+//!     `r = (y - k ln2_hi) - k ln2_lo` (two fused multiply-adds), `p = expm1(r) = r + r²(1/2!
+//!     + r/3! + … + r^10/12!)` (Estrin's scheme; Taylor's remainder is below 4.9e-16 |r| at
+//!     `|r| = ln2/2`), `s = 2^k`; then `exp(y) = s p + s` and `expm1(y) = s p + (s - 1)`, each
+//!     one fused multiply-add. Below `y = -708`, `s = 0`: `exp(y) = 0`, `expm1(y) = -1`.
+//!   - each op then rounds its `f64` result (within ~1e-15 relative) once to `f32`: within
+//!     0.5 ulp + ~2^-26 ulp of the true value.
+//!   - three forms, the same bits: `run_avx2_fma` (x86-64 with AVX2 and FMA, sixteen floats
+//!     per step, a tail of 1–15 padded to sixteen), the scalar loop compiled for FMA (the
+//!     portable path on an FMA CPU) and `apply` in the plain loops (`f64::mul_add` is then
+//!     libm's correctly rounded `fma`).
 
-use super::Activation;
+use super::activation::Activation;
+use crate::runtime::cpu::fma_available;
+
+// ---- the f64 formulas (every backend writes them the same way) -----------------------------
+
+const SQRT1_2: f64 = std::f64::consts::FRAC_1_SQRT_2; // 1/sqrt(2) rounded ...
+const SQRT1_2_LO: f64 = -4.833_646_656_726_457e-17; // ... and the rest
+const TWO_OVER_SQRTPI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+pub(crate) const BETA: f64 = 0.797_884_560_802_865_4; // sqrt(2/pi)
+pub(crate) const KAPPA: f64 = 0.044715;
+pub(crate) const GELU_CUT: f64 = 40.0;
+
+fn clamp_cut(x: f64) -> f64 {
+    x.clamp(-GELU_CUT, GELU_CUT) // x is never NaN here
+}
+
+/// `erfc(-xc/sqrt(2))` for `|xc| <= 40`, corrected for the rounding of the argument.
+fn erfc_scaled(xc: f64) -> f64 {
+    let n = -xc;
+    let z = n * SQRT1_2;
+    let zerr = n.mul_add(SQRT1_2, -z) + n * SQRT1_2_LO;
+    libm::erfc(z) - TWO_OVER_SQRTPI * (-z * z).exp() * zerr
+}
+
+pub(crate) fn elu_neg(x: f64, a: f64) -> f64 {
+    a * (x.exp_m1() + 0.0)
+}
+
+pub(crate) fn sigmoid(x: f64) -> f64 {
+    let e = (-x.abs()).exp();
+    (if x >= 0.0 { 1.0 } else { e }) / (1.0 + e)
+}
+
+pub(crate) fn sigmoid_grad(x: f64) -> f64 {
+    let e = (-x.abs()).exp();
+    let d = 1.0 + e;
+    e / (d * d)
+}
+
+pub(crate) fn tanh_grad(x: f64) -> f64 {
+    let e = (-2.0 * x.abs()).exp();
+    let d = 1.0 + e;
+    4.0 * e / (d * d)
+}
+
+pub(crate) fn gelu(x: f64) -> f64 {
+    if x < -GELU_CUT {
+        return -0.0;
+    }
+    (0.5 * x) * erfc_scaled(x.min(GELU_CUT))
+}
+
+pub(crate) fn gelu_grad(x: f64) -> f64 {
+    let xc = clamp_cut(x);
+    let cdf = 0.5 * erfc_scaled(xc);
+    let sq = xc * xc;
+    let sqerr = xc.mul_add(xc, -sq);
+    let pdf = INV_SQRT_2PI * ((-0.5 * sq).exp() * (1.0 - 0.5 * sqerr));
+    cdf + xc * pdf
+}
+
+pub(crate) fn gelu_tanh(x: f64) -> f64 {
+    if x < -GELU_CUT {
+        return -0.0;
+    }
+    let u = BETA * (x + KAPPA * (x * x * x));
+    let e = (-2.0 * u.abs()).exp();
+    x * ((if u >= 0.0 { 1.0 } else { e }) / (1.0 + e))
+}
+
+pub(crate) fn gelu_tanh_grad(x: f64) -> f64 {
+    let xc = clamp_cut(x);
+    let u = BETA * (xc + KAPPA * (xc * xc * xc));
+    let du = BETA * (1.0 + (3.0 * KAPPA) * (xc * xc));
+    let e = (-2.0 * u.abs()).exp();
+    let d = 1.0 + e;
+    let s = (if u >= 0.0 { 1.0 } else { e }) / d;
+    s + 2.0 * xc * du * e / (d * d)
+}
+
+/// Which form computes sigmoid, tanh, ELU, GELU (tanh form) and their derivatives: `f32` the
+/// this module (its own `exp`/`expm1` in `f64`), `f64` the libm formulas (`f64_form`).
+pub(crate) trait SmoothElem: Sized {
+    fn smooth(op: Smooth, x: Self, a: f64, f64_form: impl Fn(Self) -> Self) -> Self;
+}
+
+impl SmoothElem for f32 {
+    #[inline(always)]
+    fn smooth(op: Smooth, x: f32, a: f64, _f64_form: impl Fn(f32) -> f32) -> f32 {
+        apply(op, x, a)
+    }
+}
+
+impl SmoothElem for f64 {
+    #[inline(always)]
+    fn smooth(_op: Smooth, x: f64, _a: f64, f64_form: impl Fn(f64) -> f64) -> f64 {
+        f64_form(x)
+    }
+}
+
+/// `f32`: this module's kernels on a CPU with FMA (see [`run`]); `f64`: none.
+///
+/// # Safety
+///
+/// As [`run`].
+pub(crate) trait SmoothKernels: Sized {
+    unsafe fn smooth_kernel(
+        op: Activation<Self>,
+        x: *const Self,
+        y: *mut Self,
+        n: usize,
+        avx2: bool,
+    ) -> bool;
+}
+
+impl SmoothKernels for f32 {
+    unsafe fn smooth_kernel(
+        op: Activation<f32>,
+        x: *const f32,
+        y: *mut f32,
+        n: usize,
+        avx2: bool,
+    ) -> bool {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { run(op, x, y, n, avx2) }
+    }
+}
+
+impl SmoothKernels for f64 {
+    unsafe fn smooth_kernel(
+        _: Activation<f64>,
+        _: *const f64,
+        _: *mut f64,
+        _: usize,
+        _: bool,
+    ) -> bool {
+        false
+    }
+}
 
 /// The ops this module computes (with ELU's `alpha` as `f64`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,8 +224,6 @@ const C9: f64 = 1.0 / 362_880.0;
 const C10: f64 = 1.0 / 3_628_800.0;
 const C11: f64 = 1.0 / 39_916_800.0;
 const C12: f64 = 1.0 / 479_001_600.0;
-
-use super::{BETA, GELU_CUT, KAPPA};
 
 /// `key(bits(-40.0f32))`: `x < -40` iff `key(x) < KEY_M40`.
 const KEY_M40: i32 = -0x4220_0000;
@@ -234,18 +376,6 @@ unsafe fn scalar_loop_fma(op: Smooth, x: *const f32, y: *mut f32, n: usize, a: f
     }
 }
 
-/// Whether this CPU has FMA (always `false` off x86-64: the plain loop runs there).
-pub(crate) fn fma_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// `y = op(x)` for the ops of this module on a CPU with FMA: the AVX2+FMA kernel when `avx2`
 /// (the caller's path), else the scalar loop compiled for FMA. `false` (touching nothing) for
 /// any other op or without FMA (the caller's scalar loop then runs [`apply`]).
@@ -291,7 +421,7 @@ mod vector {
     use super::*;
 
     /// Four `__m256d` (16 floats) go through every step together, each step a loop over the
-    /// four: the instruction stream interleaves four independent chains (as `csrc/family.c`).
+    /// four: the instruction stream interleaves four independent chains (as the C kernels).
     const Q: usize = 4;
     type Quad = [__m256d; Q];
 
@@ -602,8 +732,8 @@ mod vector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::family::{activation_inplace, activation_slice_with};
-    use crate::simd::{self, Path};
+    use crate::elementwise::activation::{activation_inplace, activation_slice_with};
+    use crate::runtime::{self, Config, Path};
 
     const OPS: [(Smooth, f64); 10] = [
         (Smooth::Sigmoid, 0.0),
@@ -634,7 +764,7 @@ mod tests {
     /// The float64 ops' libm formulas at `x` (their error is below 2^-26 float ulp) and the
     /// floor of the error scale (the terms of gelu_tanh's derivative, which cancel at its root).
     fn reference(op: Smooth, x: f32, a: f64) -> (f64, f64) {
-        use super::super as fam;
+        use super as fam;
         let d = f64::from(x);
         match op {
             Smooth::Sigmoid => (fam::sigmoid(d), 0.0),
@@ -724,7 +854,7 @@ mod tests {
                     // SAFETY: FMA detected; chunk and y hold n elements and do not overlap.
                     unsafe { scalar_loop_fma(op, chunk.as_ptr(), y.as_mut_ptr(), n, a) };
                     forms.push(("scalar fma", y));
-                    if simd::avx2_available() {
+                    if runtime::avx2_available() {
                         let mut y = vec![0.0f32; n];
                         // SAFETY: AVX2 and FMA detected; chunk and y hold n elements, disjoint.
                         unsafe { run_avx2_fma(op, chunk.as_ptr(), y.as_mut_ptr(), n, a) };
@@ -793,7 +923,7 @@ mod tests {
             1e-5,
         ];
         let mut paths = vec![Path::Portable];
-        if simd::avx2_available() {
+        if runtime::avx2_available() {
             paths.push(Path::Avx2);
         }
         for (op, a) in OPS {
@@ -805,7 +935,13 @@ mod tests {
                             (0..n + off).map(|i| special[(i * 5 + off) % 22]).collect();
                         let mut y = vec![7.0f32; n + 3];
                         let out = &mut y[3 - off.min(3)..][..n];
-                        activation_slice_with(path, act, &x[off..], out, usize::MAX).unwrap();
+                        activation_slice_with(
+                            &Config::single(path, usize::MAX),
+                            act,
+                            &x[off..],
+                            out,
+                        )
+                        .unwrap();
                         for (&g, &v) in out.iter().zip(&x[off..]) {
                             assert_eq!(
                                 g.to_bits(),

@@ -1,7 +1,7 @@
 //! The process-wide switch (`set_simd`). This file is its own test binary with a single test,
 //! so flipping the global path cannot race with other tests.
 
-use relukit_kernels::simd::{active_path, avx2_available, set_simd, Path};
+use relukit_kernels::runtime::{active_path, avx2_available, set_simd, Path};
 use relukit_kernels::{relu_grad_slice, relu_inplace, relu_slice, Float};
 
 #[test]

@@ -4,7 +4,7 @@
 //! in place and out of place, with streaming stores on and off.
 //!
 //! Calls here may find the pool busy with another test's call and then run on their own
-//! thread; the results must be the same either way. `pool_split.rs` (a binary with one test)
+//! thread; the results must be the same either way. `split_process.rs` (a binary with one test)
 //! checks that calls really go through the pool.
 
 mod common;
@@ -12,12 +12,16 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{assert_bits_eq, Rng, TestFloat};
-use relukit_kernels::dense_forward_cfg;
-use relukit_kernels::pool;
-use relukit_kernels::simd::{
-    avx2_available, chunk_start, map_cfg, map_inplace_cfg, Config, Op, Path, CHUNKS_PER_THREAD,
-    SPLIT_MIN_BYTES,
+use relukit_kernels::dense_forward_with;
+use relukit_kernels::elementwise::relu::{map_inplace_with, map_with, Op};
+use relukit_kernels::runtime::{
+    avx2_available, chunk_start, pool, Config, Path, Thresholds, CHUNKS_PER_THREAD,
 };
+
+/// A split threshold for the tests around it (bytes read + written).
+const SPLIT_AT: usize = 1 << 20;
+/// A streaming threshold for the tests around it.
+const NT_AT: usize = 3 << 20;
 use relukit_kernels::Float;
 
 fn paths() -> Vec<Path> {
@@ -149,7 +153,7 @@ fn check_split<T: TestFloat>(x: &[T], y_off: usize, threads: usize, what: &str) 
             for nt in [usize::MAX, 0] {
                 let cfg = forced(path, threads, nt);
                 let mut ybuf = vec![sentinel; n + y_off + 9];
-                map_cfg(&cfg, op, x, &mut ybuf[y_off..y_off + n]).unwrap();
+                map_with(&cfg, op, x, &mut ybuf[y_off..y_off + n]).unwrap();
                 let w = format!("{path:?} {op:?} threads={threads} nt>{nt} {what} y_off={y_off}");
                 assert_bits_eq(&ybuf[y_off..y_off + n], &want, &w);
                 assert!(
@@ -162,7 +166,7 @@ fn check_split<T: TestFloat>(x: &[T], y_off: usize, threads: usize, what: &str) 
             }
             let mut ybuf = vec![sentinel; n + y_off + 9];
             ybuf[y_off..y_off + n].copy_from_slice(x);
-            map_inplace_cfg(&forced(path, threads, 0), op, &mut ybuf[y_off..y_off + n]);
+            map_inplace_with(&forced(path, threads, 0), op, &mut ybuf[y_off..y_off + n]);
             let w = format!("{path:?} {op:?} threads={threads} in place {what} y_off={y_off}");
             assert_bits_eq(&ybuf[y_off..y_off + n], &want, &w);
             assert!(
@@ -219,11 +223,11 @@ fn split_edges_every_position() {
     check_split(&x, 0, 2, "edges");
 }
 
-/// With the default split threshold: lengths just below, at and above it give the same bits
+/// Around a split threshold: lengths just below, at and above it give the same bits
 /// with 1 and 2 threads, in place and out of place, and around the streaming threshold too.
 fn around_split_threshold<T: TestFloat>() {
     let per = 2 * std::mem::size_of::<T>();
-    let at = SPLIT_MIN_BYTES / per;
+    let at = SPLIT_AT / per;
     let mut rng = Rng::new(32);
     let x: Vec<T> = rng.values(at + 64);
     for path in paths() {
@@ -235,14 +239,15 @@ fn around_split_threshold<T: TestFloat>() {
                     let cfg = Config {
                         path,
                         threads,
+                        split_min_bytes: SPLIT_AT,
                         ..Config::current()
                     };
                     let what = format!("{path:?} {op:?} n={n} threads={threads} (split at {at})");
                     let mut y = vec![T::from_f64(3.0); n];
-                    map_cfg(&cfg, op, xs, &mut y).unwrap();
+                    map_with(&cfg, op, xs, &mut y).unwrap();
                     assert_bits_eq(&y, &want, &what);
                     let mut y = xs.to_vec();
-                    map_inplace_cfg(&cfg, op, &mut y);
+                    map_inplace_with(&cfg, op, &mut y);
                     assert_bits_eq(&y, &want, &format!("{what} in place"));
                 }
             }
@@ -264,8 +269,7 @@ fn around_split_threshold_f64() {
 /// same bits as one thread; streaming is decided for the whole call.
 #[test]
 fn split_with_streaming_stores_around_nt_threshold() {
-    use relukit_kernels::simd::NT_MIN_BYTES;
-    let at = NT_MIN_BYTES / 8; // f32: 8 bytes read + written per element
+    let at = NT_AT / 8; // f32: 8 bytes read + written per element
     let mut rng = Rng::new(33);
     let x: Vec<f32> = rng.values(at + 40);
     for path in paths() {
@@ -276,10 +280,11 @@ fn split_with_streaming_stores_around_nt_threshold() {
                 path,
                 threads: 2,
                 split_min_bytes: 0,
+                nt_min_bytes: NT_AT,
                 ..Config::current()
             };
             let mut y = vec![0.5f32; n + 1];
-            map_cfg(&cfg, Op::Relu, xs, &mut y[1..]).unwrap();
+            map_with(&cfg, Op::Relu, xs, &mut y[1..]).unwrap();
             assert_bits_eq(&y[1..], &want, &format!("{path:?} n={n}"));
             assert_eq!(y[0], 0.5);
         }
@@ -291,7 +296,7 @@ fn split_mismatched_lengths_touch_nothing() {
     let x = vec![1.0f32; 10_000];
     let mut y = vec![-2.0f32; 9_999];
     for path in paths() {
-        assert!(map_cfg(&forced(path, 2, 0), Op::Relu, &x, &mut y).is_err());
+        assert!(map_with(&forced(path, 2, 0), Op::Relu, &x, &mut y).is_err());
     }
     assert!(y.iter().all(|v| *v == -2.0));
 }
@@ -354,7 +359,7 @@ fn dense_split<T: TestFloat + std::ops::Add<Output = T> + std::ops::Mul<Output =
         for path in paths() {
             for threads in [1usize, 2, 3, 4] {
                 let mut y = vec![T::from_f64(-9.0); batch * out];
-                dense_forward_cfg(
+                dense_forward_with(
                     &forced(path, threads, 0),
                     &x,
                     &w,
@@ -399,7 +404,7 @@ fn dense_split_edge_values() {
     let want = naive_dense(&x, &w, &b, batch, inp, out);
     for path in paths() {
         let mut y = vec![5.0f32; batch * out];
-        dense_forward_cfg(&forced(path, 2, 0), &x, &w, &b, &mut y, batch, inp, out).unwrap();
+        dense_forward_with(&forced(path, 2, 0), &x, &w, &b, &mut y, batch, inp, out).unwrap();
         assert_bits_eq(&y, &want, &format!("{path:?} dense edges"));
         assert!(y[..out].iter().all(|v| v.is_nan()));
         assert!(y[2 * out..].iter().all(|v| v.to_bits() == 0));
@@ -413,6 +418,116 @@ fn dense_split_shape_errors_touch_nothing() {
     let b = vec![1.0f32; 64];
     let mut y = vec![-3.0f32; 2 * 64 - 1];
     let cfg = forced(Path::Portable, 2, 0);
-    assert!(dense_forward_cfg(&cfg, &x, &w, &b, &mut y, 2, 4, 64).is_err());
+    assert!(dense_forward_with(&cfg, &x, &w, &b, &mut y, 2, 4, 64).is_err());
     assert!(y.iter().all(|v| *v == -3.0));
+}
+
+/// The settings every threshold test runs: each path, 1 and 2 threads, and the thresholds
+/// forced low (every call split and streamed), forced high (never), and the derived ones.
+fn every_setting() -> Vec<Config> {
+    let derived = *Thresholds::detected();
+    let low = Thresholds {
+        nt_min_bytes: 0,
+        split_min_bytes: 0,
+        dense_split_min_macs: 0,
+    };
+    let high = Thresholds {
+        nt_min_bytes: usize::MAX,
+        split_min_bytes: usize::MAX,
+        dense_split_min_macs: usize::MAX,
+    };
+    let mut v = Vec::new();
+    for path in paths() {
+        for threads in [1usize, 2] {
+            for t in [&low, &high, &derived] {
+                v.push(Config::new(path, threads, t));
+            }
+        }
+    }
+    v
+}
+
+/// Every op (relu, piecewise, smooth), in place and out of place, gives the same bits
+/// whatever the thresholds, on lengths around the vector width and chunk edges and
+/// unaligned outputs.
+#[test]
+fn every_threshold_gives_the_same_bits_elementwise() {
+    use relukit_kernels::{activation_inplace_with, activation_slice_with, Activation as A};
+    let ops: [A<f32>; 8] = [
+        A::LeakyRelu(0.01),
+        A::Hardtanh(-1.0, 1.0),
+        A::ThresholdGrad(0.5),
+        A::Sigmoid,
+        A::TanhGrad,
+        A::Elu(1.0),
+        A::Gelu,
+        A::GeluTanh,
+    ];
+    let mut rng = Rng::new(77);
+    let x: Vec<f32> = rng.values(5000);
+    let reference = Config::single(Path::Portable, usize::MAX);
+    for n in [0usize, 1, 7, 8, 9, 31, 33, 257, 4099] {
+        for off in [0usize, 1, 3] {
+            let xs = &x[off..off + n];
+            for op in [Op::Relu, Op::Grad] {
+                let mut want = vec![0.0f32; n];
+                map_with(&reference, op, xs, &mut want).unwrap();
+                for cfg in every_setting() {
+                    let what = format!("{op:?} n={n} off={off} {cfg:?}");
+                    let mut y = vec![9.0f32; n + off];
+                    map_with(&cfg, op, xs, &mut y[off..]).unwrap();
+                    assert_bits_eq(&y[off..], &want, &what);
+                    let mut z = xs.to_vec();
+                    map_inplace_with(&cfg, op, &mut z);
+                    assert_bits_eq(&z, &want, &format!("{what} in place"));
+                }
+            }
+            for op in ops {
+                let mut want = vec![0.0f32; n];
+                activation_slice_with(&reference, op, xs, &mut want).unwrap();
+                for cfg in every_setting() {
+                    let what = format!("{op:?} n={n} off={off} {cfg:?}");
+                    let mut y = vec![9.0f32; n + off];
+                    activation_slice_with(&cfg, op, xs, &mut y[off..]).unwrap();
+                    assert_bits_eq(&y[off..], &want, &what);
+                    let mut z = xs.to_vec();
+                    activation_inplace_with(&cfg, op, &mut z);
+                    assert_bits_eq(&z, &want, &format!("{what} in place"));
+                }
+            }
+        }
+    }
+}
+
+/// Dense and affine forward passes give the same bits whatever the thresholds.
+#[test]
+fn every_threshold_gives_the_same_bits_dense() {
+    use relukit_kernels::linear_forward_with;
+    let mut rng = Rng::new(78);
+    let mut saw_negative = false;
+    for (batch, inp, out) in [
+        (1usize, 3usize, 2usize),
+        (5, 17, 70),
+        (9, 64, 130),
+        (1, 40, 9),
+    ] {
+        let x: Vec<f64> = (0..batch * inp).map(|_| rng.unit()).collect();
+        let w: Vec<f64> = (0..inp * out).map(|_| rng.unit()).collect();
+        let b: Vec<f64> = (0..out).map(|_| rng.unit()).collect();
+        let reference = Config::single(Path::Portable, usize::MAX);
+        let mut want_d = vec![0.0; batch * out];
+        dense_forward_with(&reference, &x, &w, &b, &mut want_d, batch, inp, out).unwrap();
+        let mut want_l = vec![0.0; batch * out];
+        linear_forward_with(&reference, &x, &w, &b, &mut want_l, batch, inp, out).unwrap();
+        saw_negative |= want_l.iter().any(|v| *v < 0.0);
+        for cfg in every_setting() {
+            let what = format!("{batch}x{inp}->{out} {cfg:?}");
+            let mut y = vec![7.0; batch * out];
+            dense_forward_with(&cfg, &x, &w, &b, &mut y, batch, inp, out).unwrap();
+            assert_bits_eq(&y, &want_d, &format!("dense {what}"));
+            linear_forward_with(&cfg, &x, &w, &b, &mut y, batch, inp, out).unwrap();
+            assert_bits_eq(&y, &want_l, &format!("linear {what}"));
+        }
+    }
+    assert!(saw_negative, "the affine check needs negative sums");
 }

@@ -1,11 +1,12 @@
-//! Explicit AVX2 tiles of the dense layer forward pass (x86-64 only).
+//! Explicit AVX2 kernels of the dense layers (x86-64 only): the forward tiles and the dot
+//! products of the backward pass.
 //!
-//! Same arithmetic as the portable loop, element for element: each `y[r, j]` starts as
-//! `b[j]`, then for `k = 0, 1, ..., inp - 1` in that order becomes `y + x[r, k] * w[k, j]`
-//! with a rounded multiply and a rounded add (no FMA: `_mm256_mul_*` then `_mm256_add_*`),
-//! then goes through ReLU on its bits (as `relu_f32x8` in `avx2.rs`). Only which elements are
-//! computed together changes, so results do not depend on the path, the tiling or the
-//! threads.
+//! Forward tiles: the same arithmetic as the portable loop, element for element: each
+//! `y[r, j]` starts as `b[j]`, then for `k = 0, 1, ..., inp - 1` in that order becomes
+//! `y + x[r, k] * w[k, j]` with a rounded multiply and a rounded add (no FMA: `_mm256_mul_*`
+//! then `_mm256_add_*`), then (dense) goes through ReLU on its bits, with relu's own vector
+//! op. Only which elements are computed together changes, so results do not depend on the
+//! path, the tiling or the threads.
 //!
 //! Register blocking: groups of four rows take 2 vectors of columns (8 accumulators, one
 //! load of `w` serves four rows), single rows take 8 vectors (64 f32 / 32 f64 columns: one
@@ -13,7 +14,7 @@
 //! then scalar code. Column blocks are the outer loop and row groups the inner one, so a
 //! strip of `w` is reused from L1/L2 by every row group.
 //!
-//! Safety contract of every `unsafe fn` here: the CPU supports AVX2, the buffers of the
+//! Safety contract of every tile `unsafe fn` here: the CPU supports AVX2, the buffers of the
 //! [`Bufs`] are valid as it documents, and the tile lies inside the output (`rows.1 <= batch`,
 //! `cols.1 <= out`); no other thread writes the tile meanwhile.
 
@@ -26,7 +27,7 @@ macro_rules! dense_tiles {
     (
         $modname:ident, $t:ty, $v:ty, $lanes:expr,
         $zero:ident, $load:ident, $store:ident, $set1:ident, $add:ident, $mul:ident,
-        $to_i:ident, $from_i:ident, $cmpgt:ident, $set1_i:ident, $ibits:ty
+        $to_i:ident, $from_i:ident
     ) => {
         pub(crate) mod $modname {
             use super::*;
@@ -34,13 +35,15 @@ macro_rules! dense_tiles {
             /// Lanes per vector.
             const L: usize = $lanes;
 
-            /// ReLU of one vector on its bits: keep lanes whose signed bits exceed bits(-inf).
+            /// ReLU of one vector on its bits (relu's own vector op) if `relu`, else `a`.
             #[inline]
             #[target_feature(enable = "avx2")]
-            unsafe fn relu_v(a: $v) -> $v {
-                let b = $to_i(a);
-                let keep = $cmpgt(b, $set1_i(<$t>::NEG_INFINITY.to_bits() as $ibits));
-                $from_i(_mm256_and_si256(b, keep))
+            unsafe fn finish(a: $v, relu: bool) -> $v {
+                if relu {
+                    $from_i(crate::elementwise::relu::avx2::$modname::relu_v($to_i(a)))
+                } else {
+                    a
+                }
             }
 
             /// `y[i, v*L..] = relu(b + sum_k x[i, k] * w[k, v*L..])` for `MR` rows and
@@ -59,6 +62,7 @@ macro_rules! dense_tiles {
                 y: *mut $t,
                 inp: usize,
                 out: usize,
+                relu: bool,
             ) {
                 let mut acc: [[$v; NV]; MR] = [[$zero(); NV]; MR];
                 for row in acc.iter_mut() {
@@ -86,7 +90,7 @@ macro_rules! dense_tiles {
                 for (i, row) in acc.iter().enumerate() {
                     for (v, &a) in row.iter().enumerate() {
                         // SAFETY: i < MR rows of y, NV * L columns.
-                        unsafe { $store(y.add(i * out + v * L), relu_v(a)) };
+                        unsafe { $store(y.add(i * out + v * L), finish(a, relu)) };
                     }
                 }
             }
@@ -106,6 +110,7 @@ macro_rules! dense_tiles {
                 y: *mut $t,
                 inp: usize,
                 out: usize,
+                relu: bool,
             ) {
                 // SAFETY: per this function's contract.
                 unsafe {
@@ -113,7 +118,7 @@ macro_rules! dense_tiles {
                     for k in 0..inp {
                         acc += *x.add(k) * *w.add(k * out);
                     }
-                    *y = Float::relu(acc);
+                    *y = if relu { Float::relu(acc) } else { acc };
                 }
             }
 
@@ -130,7 +135,7 @@ macro_rules! dense_tiles {
                 (r0, r1): (usize, usize),
                 (j0, j1): (usize, usize),
             ) {
-                let (x, w, b, y, inp, out) = (p.x, p.w, p.b, p.y, p.inp, p.out);
+                let (x, w, b, y, inp, out, relu) = (p.x, p.w, p.b, p.y, p.inp, p.out, p.relu);
                 let mut j = j0;
                 // SAFETY (every block and scalar call below): r + MR <= r1 and the columns
                 // j..j + width <= j1 lie inside the tile, which lies inside the buffers.
@@ -144,6 +149,7 @@ macro_rules! dense_tiles {
                                 y.add(r * out + j),
                                 inp,
                                 out,
+                                relu,
                             )
                         };
                     }
@@ -159,6 +165,7 @@ macro_rules! dense_tiles {
                                 y.add(r * out + j),
                                 inp,
                                 out,
+                                relu,
                             )
                         };
                     }
@@ -174,6 +181,7 @@ macro_rules! dense_tiles {
                                 y.add(r * out + jj),
                                 inp,
                                 out,
+                                relu,
                             )
                         };
                     }
@@ -207,7 +215,7 @@ macro_rules! dense_tiles {
 }
 
 dense_tiles!(
-    f32_tiles,
+    f32,
     f32,
     __m256,
     8,
@@ -218,13 +226,10 @@ dense_tiles!(
     _mm256_add_ps,
     _mm256_mul_ps,
     _mm256_castps_si256,
-    _mm256_castsi256_ps,
-    _mm256_cmpgt_epi32,
-    _mm256_set1_epi32,
-    i32
+    _mm256_castsi256_ps
 );
 dense_tiles!(
-    f64_tiles,
+    f64,
     f64,
     __m256d,
     4,
@@ -235,8 +240,83 @@ dense_tiles!(
     _mm256_add_pd,
     _mm256_mul_pd,
     _mm256_castpd_si256,
-    _mm256_castsi256_pd,
-    _mm256_cmpgt_epi64,
-    _mm256_set1_epi64x,
-    i64
+    _mm256_castsi256_pd
 );
+
+/// The dot products of the backward pass: lane `l` of the accumulator is the documented
+/// partial sum `s[l]`.
+mod dot {
+    use core::arch::x86_64::{
+        _mm256_add_pd, _mm256_add_ps, _mm256_castpd256_pd128, _mm256_castps256_ps128,
+        _mm256_extractf128_pd, _mm256_extractf128_ps, _mm256_loadu_pd, _mm256_loadu_ps,
+        _mm256_mul_pd, _mm256_mul_ps, _mm256_setzero_pd, _mm256_setzero_ps, _mm_add_pd, _mm_add_ps,
+        _mm_add_ss, _mm_cvtsd_f64, _mm_cvtss_f32, _mm_movehl_ps, _mm_shuffle_ps, _mm_unpackhi_pd,
+    };
+
+    /// # Safety
+    ///
+    /// The CPU must support AVX2; `a.len() == b.len()`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn dot8_f32(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let blocked = n - n % 8;
+        let mut s = _mm256_setzero_ps();
+        let mut j = 0;
+        while j < blocked {
+            // SAFETY: j + 8 <= blocked <= n, within both slices.
+            let (va, vb) = unsafe {
+                (
+                    _mm256_loadu_ps(a.as_ptr().add(j)),
+                    _mm256_loadu_ps(b.as_ptr().add(j)),
+                )
+            };
+            s = _mm256_add_ps(s, _mm256_mul_ps(va, vb));
+            j += 8;
+        }
+        // q = (s0+s4, s1+s5, s2+s6, s3+s7); h0 = q0+q2, h1 = q1+q3; h0 + h1
+        let q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
+        let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let mut acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<1>(h, h)));
+        for k in blocked..n {
+            acc += a[k] * b[k];
+        }
+        acc
+    }
+
+    /// # Safety
+    ///
+    /// The CPU must support AVX2; `a.len() == b.len()`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn dot8_f64(a: &[f64], b: &[f64]) -> f64 {
+        let n = a.len().min(b.len());
+        let blocked = n - n % 8;
+        let (mut lo, mut hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+        let mut j = 0;
+        while j < blocked {
+            // SAFETY: j + 8 <= blocked <= n, within both slices.
+            let (a0, b0, a1, b1) = unsafe {
+                (
+                    _mm256_loadu_pd(a.as_ptr().add(j)),
+                    _mm256_loadu_pd(b.as_ptr().add(j)),
+                    _mm256_loadu_pd(a.as_ptr().add(j + 4)),
+                    _mm256_loadu_pd(b.as_ptr().add(j + 4)),
+                )
+            };
+            lo = _mm256_add_pd(lo, _mm256_mul_pd(a0, b0));
+            hi = _mm256_add_pd(hi, _mm256_mul_pd(a1, b1));
+            j += 8;
+        }
+        // q = (s0+s4, s1+s5, s2+s6, s3+s7); h = (q0+q2, q1+q3); h0 + h1
+        let q = _mm256_add_pd(lo, hi);
+        let h = _mm_add_pd(_mm256_castpd256_pd128(q), _mm256_extractf128_pd::<1>(q));
+        let mut acc = _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
+        for k in blocked..n {
+            acc += a[k] * b[k];
+        }
+        acc
+    }
+}
+
+pub(crate) use dot::{dot8_f32, dot8_f64};

@@ -6,13 +6,15 @@
 mod common;
 
 use common::{assert_bits_eq, Rng, TestFloat};
-use relukit_kernels::simd::{
-    active_path, avx2_available, map_inplace_with, map_with, Op, Path, NT_MIN_BYTES,
-};
+use relukit_kernels::elementwise::relu::{map_inplace_with, map_with, Op};
+use relukit_kernels::runtime::{active_path, avx2_available, Config, Path};
 use relukit_kernels::{relu_grad_inplace, relu_grad_slice, relu_inplace, relu_slice, Float};
 
 /// Streaming thresholds to try for out-of-place calls: never, always, and the default.
-const NT_CHOICES: [usize; 3] = [usize::MAX, 0, NT_MIN_BYTES];
+/// A streaming threshold for the tests around it: small enough to cross quickly, large enough
+/// that calls below it are many vectors long.
+const NT_AT: usize = 3 << 20;
+const NT_CHOICES: [usize; 3] = [usize::MAX, 0, NT_AT];
 
 fn paths() -> Vec<Path> {
     if avx2_available() {
@@ -40,7 +42,13 @@ fn check_all<T: TestFloat>(x: &[T], y_off: usize, what: &str) {
             let want: Vec<T> = x.iter().map(|&v| scalar::<T>(op)(v)).collect();
             for nt in NT_CHOICES {
                 let mut ybuf = vec![sentinel; n + y_off + 9];
-                map_with(path, op, x, &mut ybuf[y_off..y_off + n], nt).unwrap();
+                map_with(
+                    &Config::single(path, nt),
+                    op,
+                    x,
+                    &mut ybuf[y_off..y_off + n],
+                )
+                .unwrap();
                 let w = format!("{path:?} {op:?} nt>{nt} {what} y_off={y_off}");
                 assert_bits_eq(&ybuf[y_off..y_off + n], &want, &w);
                 assert!(
@@ -53,7 +61,11 @@ fn check_all<T: TestFloat>(x: &[T], y_off: usize, what: &str) {
             }
             let mut ybuf = vec![sentinel; n + y_off + 9];
             ybuf[y_off..y_off + n].copy_from_slice(x);
-            map_inplace_with(path, op, &mut ybuf[y_off..y_off + n]);
+            map_inplace_with(
+                &Config::single(path, usize::MAX),
+                op,
+                &mut ybuf[y_off..y_off + n],
+            );
             let w = format!("{path:?} {op:?} in place {what} y_off={y_off}");
             assert_bits_eq(&ybuf[y_off..y_off + n], &want, &w);
             assert!(
@@ -124,11 +136,11 @@ fn edges_every_lane_f64() {
     edges_every_lane::<f64>();
 }
 
-/// Lengths just below and just above the default streaming threshold (bytes read + written),
+/// Lengths just below and just above a streaming threshold (bytes read + written),
 /// with an unaligned output so the streaming head and tail both run.
 fn around_nt_threshold<T: TestFloat>() {
     let per = 2 * std::mem::size_of::<T>();
-    let at = NT_MIN_BYTES / per;
+    let at = NT_AT / per;
     let mut rng = Rng::new(12);
     let x: Vec<T> = rng.values(at + 40);
     let sentinel = T::from_f64(-7.5);
@@ -138,7 +150,7 @@ fn around_nt_threshold<T: TestFloat>() {
                 let xs = &x[3..3 + n];
                 let want: Vec<T> = xs.iter().map(|&v| scalar::<T>(op)(v)).collect();
                 let mut ybuf = vec![sentinel; n + 2];
-                map_with(path, op, xs, &mut ybuf[1..n + 1], NT_MIN_BYTES).unwrap();
+                map_with(&Config::single(path, NT_AT), op, xs, &mut ybuf[1..n + 1]).unwrap();
                 let w = format!("{path:?} {op:?} n={n} (threshold at {at})");
                 assert_bits_eq(&ybuf[1..n + 1], &want, &w);
                 assert_eq!(ybuf[0].bits(), sentinel.bits(), "{w}: head sentinel");
@@ -195,7 +207,7 @@ fn mismatched_lengths_touch_nothing() {
     for path in paths() {
         let x = [1.0f32; 9];
         let mut y = [-2.0f32; 8];
-        assert!(map_with(path, Op::Relu, &x, &mut y, 0).is_err());
+        assert!(map_with(&Config::single(path, 0), Op::Relu, &x, &mut y).is_err());
         assert!(y.iter().all(|v| *v == -2.0));
     }
 }

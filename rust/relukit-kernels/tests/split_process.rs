@@ -5,8 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use relukit_kernels::dense::DENSE_SPLIT_MIN_MACS;
-use relukit_kernels::simd::SPLIT_MIN_BYTES;
+use relukit_kernels::runtime::Thresholds;
 use relukit_kernels::{
     dense_forward, num_threads, pool, relu_grad_inplace, relu_grad_slice, relu_inplace, relu_slice,
     set_num_threads, Float,
@@ -29,9 +28,14 @@ fn thread_setting_and_split_thresholds() {
     set_num_threads(10_000);
     assert_eq!(num_threads(), pool::MAX_THREADS);
 
-    // Elementwise: split from SPLIT_MIN_BYTES moved (read + written) on, with 2 threads.
+    let Thresholds {
+        split_min_bytes,
+        dense_split_min_macs,
+        ..
+    } = *Thresholds::detected();
+    // Elementwise: split from split_min_bytes moved (read + written) on, with 2 threads.
     set_num_threads(2);
-    let at = SPLIT_MIN_BYTES / 8; // f32 elements
+    let at = split_min_bytes.div_ceil(8); // f32 elements
     let x: Vec<f32> = (0..at + 1)
         .map(|i| if i % 3 == 0 { -(i as f32) } else { i as f32 })
         .collect();
@@ -66,8 +70,8 @@ fn thread_setting_and_split_thresholds() {
     assert!(!split(|| relu_slice(&x, &mut y).unwrap()));
     set_num_threads(2);
 
-    // Dense: split from DENSE_SPLIT_MIN_MACS multiply-adds on.
-    let (inp, out) = (64usize, DENSE_SPLIT_MIN_MACS / 64);
+    // Dense: split from dense_split_min_macs multiply-adds on.
+    let (inp, out) = (64usize, dense_split_min_macs.div_ceil(64));
     let xd = vec![0.5f32; inp];
     let w = vec![0.25f32; inp * out];
     let b = vec![-1.0f32; out];

@@ -1,62 +1,21 @@
-//! Dense layer forward pass: `y = relu(x @ w + b)`.
+//! The forward passes: `y = relu(x @ w + b)` ([`dense_forward`]) and `y = x @ w + b`
+//! ([`linear_forward`]), one tiled kernel for both.
 //!
 //! The output is computed in tiles (a range of rows times a range of columns); on the AVX2
-//! path with register blocking (`avx2_dense.rs`), else with the portable row loop. Large
+//! path with register blocking (`dense/avx2.rs`), else with the portable row loop. Large
 //! calls are split over the pool's threads by column blocks (each thread then reads only its
-//! own columns of `w`: for the 784 -> 256 float32 layer, half of an 800 KB matrix each, which
-//! stays in that core's L2 from one call to the next), or by row groups when `out` is too
-//! narrow to share. Every output element is the same sequence of operations on every path,
-//! tiling and thread count, so the bits never change with them.
+//! own columns of `w`, which stay in that core's L2 from one call to the next), or by row
+//! groups when `out` is too narrow to share.
 
 use core::ops::{Add, Mul};
 
-use crate::pool;
-use crate::simd::{self, Config, Path};
-
+use super::{check_shape, Bufs};
+use crate::runtime::cpu::require_avx2;
+use crate::runtime::{pool, Config, Path};
 use crate::{Float, ShapeError};
 
-/// Calls with at least this many multiply-adds (`batch * inp * out`) are split over threads.
-///
-/// Chosen by measurement: `cargo run --release --example bench -- dense` (f32, AVX2, time
-/// with 1 thread / time with 2, best of 200 interleaved 1 ms runs, two runs with the second
-/// core mostly free; us per call with 1 thread):
-///
-/// | batch x in -> out | MACs  | 1 thread | 2 vs 1        |
-/// |-------------------|-------|----------|---------------|
-/// | 1 x 128 -> 128    | 16 K  | 0.96 us  | 0.85x, 0.91x  |
-/// | 1 x 256 -> 128    | 32 K  | 1.9 us   | 0.89x, 1.03x  |
-/// | 1 x 256 -> 256    | 64 K  | 3.9 us   | 0.93x, 0.96x  |
-/// | 1 x 512 -> 256    | 128 K | 9.3 us   | 0.95x, 1.59x  |
-/// | 1 x 784 -> 256    | 196 K | 15 us    | 1.76x, 1.54x  |
-/// | 4 x 784 -> 256    | 784 K | 32 us    | 1.95x         |
-/// | 64 x 784 -> 256   | 12 M  | 454 us   | 1.79x, 1.84x  |
-///
-/// so the split starts at 128 Ki multiply-adds.
-pub const DENSE_SPLIT_MIN_MACS: usize = 1 << 17;
-
-/// `rows * cols`, or an error naming `what` if the product overflows `usize`.
-fn checked_len(rows: usize, cols: usize, what: &str) -> Result<usize, ShapeError> {
-    rows.checked_mul(cols).ok_or_else(|| {
-        ShapeError(format!(
-            "{what} shape ({rows}, {cols}) overflows the address space"
-        ))
-    })
-}
-
-/// `Err` unless buffer `name` holds exactly `want` elements.
-fn check_len(name: &str, got: usize, want: usize) -> Result<(), ShapeError> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(ShapeError(format!(
-            "{name} has {got} elements, expected {want}"
-        )))
-    }
-}
-
-/// Dense layer forward pass, `y = relu(x @ w + b)`, all buffers row-major and contiguous:
-/// `x` is `(batch, inp)`, `w` is `(inp, out)`, `b` is `(out)`, `y` is `(batch, out)`, with the
-/// process-wide path and thread count ([`Config::current`]).
+/// Dense layer forward pass, `y = relu(x @ w + b)` (shapes in [`crate::dense`]), with the
+/// process-wide path, thresholds and thread count ([`Config::current`]).
 ///
 /// Each output row starts as `b` and accumulates `x[r, k] * w[k, :]` for `k` in increasing
 /// order with a plain multiply and add (no fused multiply-add), then goes through
@@ -74,7 +33,63 @@ pub fn dense_forward<T>(
 where
     T: Float + Add<Output = T> + Mul<Output = T>,
 {
-    dense_forward_cfg(&Config::current(), x, w, b, y, batch, inp, out)
+    forward_with(&Config::current(), true, x, w, b, y, batch, inp, out)
+}
+
+/// [`dense_forward`] with the settings of `cfg`. Panics if `cfg.path` is `Avx2` and the CPU
+/// lacks AVX2.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_forward_with<T>(
+    cfg: &Config,
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    y: &mut [T],
+    batch: usize,
+    inp: usize,
+    out: usize,
+) -> Result<(), ShapeError>
+where
+    T: Float + Add<Output = T> + Mul<Output = T>,
+{
+    forward_with(cfg, true, x, w, b, y, batch, inp, out)
+}
+
+/// The affine layer, `y = x @ w + b` (no activation), summed as [`dense_forward`];
+/// `inp == 0` gives `b` in every row. `Err`, touching nothing, if a length does not match
+/// the shape.
+pub fn linear_forward<T>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    y: &mut [T],
+    batch: usize,
+    inp: usize,
+    out: usize,
+) -> Result<(), ShapeError>
+where
+    T: Float + Add<Output = T> + Mul<Output = T>,
+{
+    forward_with(&Config::current(), false, x, w, b, y, batch, inp, out)
+}
+
+/// [`linear_forward`] with the settings of `cfg`. Panics if `cfg.path` is `Avx2` and the CPU
+/// lacks AVX2.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_forward_with<T>(
+    cfg: &Config,
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    y: &mut [T],
+    batch: usize,
+    inp: usize,
+    out: usize,
+) -> Result<(), ShapeError>
+where
+    T: Float + Add<Output = T> + Mul<Output = T>,
+{
+    forward_with(cfg, false, x, w, b, y, batch, inp, out)
 }
 
 /// How a dense call is cut into chunks for the pool.
@@ -124,12 +139,12 @@ fn plan<T>(parts: usize, batch: usize, out: usize) -> Option<Split> {
     None
 }
 
-/// [`dense_forward`] with explicit settings: `cfg.path`, and `cfg.threads` threads when the
-/// call has at least `cfg.dense_split_min_macs` multiply-adds. Panics if `cfg.path` is `Avx2`
-/// and the CPU lacks AVX2.
+/// Both forward passes (`relu` or not) with the settings of `cfg`: `cfg.path`, and
+/// `cfg.threads` threads when the call has at least `cfg.dense_split_min_macs` multiply-adds.
 #[allow(clippy::too_many_arguments)]
-pub fn dense_forward_cfg<T>(
+fn forward_with<T>(
     cfg: &Config,
+    relu: bool,
     x: &[T],
     w: &[T],
     b: &[T],
@@ -141,12 +156,12 @@ pub fn dense_forward_cfg<T>(
 where
     T: Float + Add<Output = T> + Mul<Output = T>,
 {
-    check_len("x", x.len(), checked_len(batch, inp, "x")?)?;
-    check_len("w", w.len(), checked_len(inp, out, "w")?)?;
-    check_len("b", b.len(), out)?;
-    check_len("y", y.len(), checked_len(batch, out, "y")?)?;
+    check_shape("x", x.len(), batch, inp)?;
+    check_shape("w", w.len(), inp, out)?;
+    check_shape("b", b.len(), out, 1)?;
+    check_shape("y", y.len(), batch, out)?;
     if cfg.path == Path::Avx2 {
-        simd::require_avx2();
+        require_avx2();
     }
     if batch == 0 || out == 0 {
         return Ok(());
@@ -166,6 +181,7 @@ where
         y: y.as_mut_ptr(),
         inp,
         out,
+        relu,
     };
     // SAFETY (of each tile call below): the Bufs point into buffers whose lengths were checked
     // above, `y` is borrowed exclusively for this call (pool::run returns after every chunk),
@@ -194,27 +210,6 @@ where
     Ok(())
 }
 
-/// Raw views of the buffers of one dense call: `x` (batch, inp), `w` (inp, out), `b` (out),
-/// `y` (batch, out), row-major, valid for the whole call; `y` does not overlap the others.
-/// Tiles of `y` are handed to different threads, which is why these are raw pointers.
-/// (Public only because a sealed trait method takes it; nothing outside can build one.)
-#[doc(hidden)]
-#[derive(Clone, Copy)]
-pub struct Bufs<T> {
-    pub(crate) x: *const T,
-    pub(crate) w: *const T,
-    pub(crate) b: *const T,
-    pub(crate) y: *mut T,
-    pub(crate) inp: usize,
-    pub(crate) out: usize,
-}
-
-// SAFETY: the pointers come from slices borrowed for the whole call (shared for x, w, b,
-// exclusive for y); threads only read the inputs and write disjoint tiles of y.
-unsafe impl<T: Send> Send for Bufs<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Bufs<T> {}
-
 /// The tile `rows.0..rows.1` x `cols.0..cols.1` of the output on `path`.
 ///
 /// # Safety
@@ -229,7 +224,7 @@ where
         #[cfg(target_arch = "x86_64")]
         // SAFETY: forwarded contract; a row narrower than one vector gains nothing from AVX2.
         Path::Avx2 if p.out * core::mem::size_of::<T>() >= 32 => unsafe {
-            T::avx2_dense_tile(p, rows, cols)
+            T::dense_tile_avx2(p, rows, cols)
         },
         // SAFETY: forwarded contract.
         _ => unsafe { tile_portable(p, rows, cols) },
@@ -237,7 +232,8 @@ where
 }
 
 /// The portable tile: per row, `y[r, cols] = b[cols]`, then `+= x[r, k] * w[k, cols]` for
-/// increasing `k` (the compiler vectorizes the inner loop for the baseline target), then ReLU.
+/// increasing `k` (the compiler vectorizes the inner loop for the baseline target), then ReLU
+/// if `p.relu`.
 ///
 /// # Safety
 ///
@@ -267,8 +263,10 @@ where
                 *acc = *acc + xv * wv;
             }
         }
-        for v in y_row.iter_mut() {
-            *v = v.relu();
+        if p.relu {
+            for v in y_row.iter_mut() {
+                *v = v.relu();
+            }
         }
     }
 }

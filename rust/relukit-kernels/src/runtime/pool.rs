@@ -10,20 +10,17 @@
 //! or without a free core on a busy machine) costs no waiting: the caller does its share, and
 //! [`run`] only waits for chunks that were actually started elsewhere.
 //!
-//! Why not rayon: a parked rayon worker takes 13-25 us to wake on this machine class (2-core
-//! KVM guest: `in_place_scope` with one spawn, best of 2000 calls after a 200 us pause), and a
-//! scope must wait for every job it spawned even if the caller could have done the work by
-//! then; one thread handles a 1 MiB float32 ReLU in ~30 us, so that wait ate the whole gain.
-//! Here workers spin for [`SPIN`] after each job before parking (back-to-back calls hand over
-//! in ~0.2 us: `examples/pool_overhead.rs`), and a late worker's chunks are simply done by the
-//! caller.
+//! Why not rayon: a parked rayon worker takes tens of microseconds to wake, and a scope must
+//! wait for every job it spawned even if the caller could have done the work by then; for a
+//! call of a few tens of microseconds that wait eats the whole gain (measurements:
+//! `docs/benchmark.md`, "Rust kernels"). Here workers spin for [`SPIN`] after each job before
+//! parking (back-to-back calls hand over in well under a microsecond:
+//! `examples/pool_overhead.rs`), and a late worker's chunks are simply done by the caller.
 //!
 //! A worker that finds itself on the caller's own core (schedulers do that when another
 //! process holds the other cores, e.g. Linux autogroups balancing sessions rather than threads)
 //! leaves the chunks to the caller and makes the next [`COLOCATED_BACKOFF`] calls run on the
-//! caller alone: two threads taking turns on one core only lose time (measured on the 2-core
-//! dev machine with another session's job on the other core: 1 MiB ReLU 41 us on one thread,
-//! 57 us on two).
+//! caller alone: two threads taking turns on one core only lose time.
 //!
 //! Workers are started lazily, the first time a call asks for them, and live for the rest of
 //! the process. Only one call uses the pool at a time; a call from another thread while it is

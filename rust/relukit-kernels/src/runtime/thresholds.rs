@@ -1,0 +1,106 @@
+//! When a call is split over threads and when it streams its stores, derived once per process
+//! from the detected caches ([`Caches::detected`]) instead of one machine's sweep. The rules and
+//! the measurements behind them: `docs/benchmark.md`, "Rust kernels".
+
+use std::sync::OnceLock;
+
+use super::cpu::Caches;
+
+/// The sizes that decide how a call runs. Any values give the same bits: they only choose
+/// between equivalent loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Out-of-place elementwise calls moving (reading + writing) more bytes than this use
+    /// non-temporal stores (AVX2 path).
+    pub nt_min_bytes: usize,
+    /// Elementwise calls moving at least this many bytes are split over the threads.
+    pub split_min_bytes: usize,
+    /// Dense calls with at least this many multiply-adds are split over the threads.
+    pub dense_split_min_macs: usize,
+}
+
+/// The most L3 one core is counted on for. A virtual machine reports its host socket's whole
+/// L3 (480 MiB on one guest, shared with every other tenant's cores); no current server part
+/// gives a core more than this, and measured crossovers agree (`docs/benchmark.md`).
+pub const L3_PER_CORE_CAP: usize = 16 << 20;
+
+impl Thresholds {
+    /// The rules, for any cache sizes (`docs/benchmark.md`, "Rust kernels", has the
+    /// measurements behind them):
+    ///
+    /// * streaming stores above `min(L3, cores * L3_PER_CORE_CAP) + cores * L2` bytes moved:
+    ///   below it input and output fit the caches together, so a cached store leaves the
+    ///   result where the next call (or the next op) reads it; above it they cannot both
+    ///   stay, each cached store costs a read-for-ownership plus a write-back, and streaming
+    ///   saves a third of the traffic.
+    /// * elementwise split from `L2 / 4` bytes moved (at least 256 KiB, at most 4 MiB): a call
+    ///   that size takes a few microseconds at L2 bandwidth, several times the hand-over to a
+    ///   spinning worker; the floor keeps small-L2 machines from splitting calls of under ~3 us.
+    /// * dense split from a quarter of that in multiply-adds: a batch-1 float32 layer then
+    ///   reads as many bytes of weights, at about one multiply-add per 4 bytes, so it takes as
+    ///   long as an elementwise call at the split threshold.
+    pub fn for_caches(c: &Caches) -> Thresholds {
+        let cores = c.cores.max(1);
+        let l3 = c.l3_bytes.min(cores.saturating_mul(L3_PER_CORE_CAP));
+        let split_min_bytes = (c.l2_bytes / 4).clamp(256 << 10, 4 << 20);
+        Thresholds {
+            nt_min_bytes: l3.saturating_add(cores.saturating_mul(c.l2_bytes)),
+            split_min_bytes,
+            dense_split_min_macs: split_min_bytes / 4,
+        }
+    }
+
+    /// The thresholds of this machine, derived once per process.
+    pub fn detected() -> &'static Thresholds {
+        static T: OnceLock<Thresholds> = OnceLock::new();
+        T.get_or_init(|| Thresholds::for_caches(Caches::detected()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::cpu::CacheSource;
+
+    fn caches(l2: usize, l3: usize, cores: usize) -> Caches {
+        Caches {
+            l2_bytes: l2,
+            l3_bytes: l3,
+            cores,
+            source: CacheSource::Sysfs,
+        }
+    }
+
+    #[test]
+    fn rules_on_known_machines() {
+        // AMD Zen 4 EPYC guest, 2 cores: 4 Mi float32 (32 MiB moved) keeps cached stores.
+        let zen4 = Thresholds::for_caches(&caches(1 << 20, 32 << 20, 2));
+        assert_eq!(zen4.nt_min_bytes, 34 << 20);
+        assert!(zen4.nt_min_bytes > 2 * 4 * (4 << 20));
+        assert_eq!(zen4.split_min_bytes, 256 << 10);
+        assert_eq!(zen4.dense_split_min_macs, 64 << 10);
+        // Intel guest reporting its host's 480 MiB L3, 2 MiB L2, 2 cores: streaming from
+        // 36 MiB moved (measured crossover between 32 and 48 MiB).
+        let guest = Thresholds::for_caches(&caches(2 << 20, 480 << 20, 2));
+        assert_eq!(guest.nt_min_bytes, 36 << 20);
+        assert_eq!(guest.split_min_bytes, 512 << 10);
+        assert_eq!(guest.dense_split_min_macs, 128 << 10);
+        // one core of a 32 MiB L3
+        let one = Thresholds::for_caches(&caches(1 << 20, 32 << 20, 1));
+        assert_eq!(one.nt_min_bytes, 17 << 20);
+        // no L3 at all, no L2, absurd sizes: still sane
+        let tiny = Thresholds::for_caches(&caches(0, 0, 0));
+        assert!(tiny.split_min_bytes >= 256 << 10 && tiny.dense_split_min_macs > 0);
+        let huge = Thresholds::for_caches(&caches(usize::MAX, usize::MAX, usize::MAX));
+        assert_eq!(huge.nt_min_bytes, usize::MAX);
+        assert_eq!(huge.split_min_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn detected_is_derived_from_detected_caches() {
+        assert_eq!(
+            *Thresholds::detected(),
+            Thresholds::for_caches(Caches::detected())
+        );
+    }
+}
