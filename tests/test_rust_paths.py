@@ -7,6 +7,11 @@
   same result, or the same exception and message from ``relukit._validate``).
 - ``relukit.set_num_threads`` reaches the Rust kernels; 1 and 2 threads give identical bits
   around the split threshold (elementwise and dense) and the split really happens.
+- The elementwise kernels are taken by name (every kernel of ``relukit.ops.KERNELS``, no
+  other), and the validated bindings are safe on their own: any layout, overlap, alignment
+  and thread use computes what NumPy computes (each element once, from the input as it was),
+  matrix arguments in any order are read in the right order, and a failed allocation is a
+  MemoryError.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import as_strided
 
 import relukit
 from conftest import DTYPES
 from relukit import _native
+from relukit.backends import numpy as backend_numpy
 from relukit.backends import rust
 from relukit.conformance import (
     LENGTHS,
@@ -35,6 +42,7 @@ from relukit.conformance import (
     ref_relu_grad,
     same_bits,
 )
+from relukit.ops import KERNELS
 
 FAST = {"relu": (_native.relu_fast, ref_relu), "relu_grad": (_native.relu_grad_fast, ref_relu_grad)}
 FACADE = {"relu": relukit.relu, "relu_grad": relukit.relu_grad}
@@ -191,6 +199,16 @@ def _same_outcome(a: tuple[str, Any], b: tuple[str, Any]) -> bool:
     return type(x) is type(y) and (x == y or (x != x and y != y))
 
 
+def _zero_stride_in_place() -> tuple[Any, Any]:
+    x = as_strided(np.array([-0.75], np.float32), (64,), (0,))
+    return x, x
+
+
+def _transposed_out() -> tuple[Any, Any]:
+    x = values(np.dtype(np.float32), 64, seed=10).reshape(8, 8)
+    return x, x.T
+
+
 def _declined_cases() -> dict[str, Callable[[], tuple[Any, Any]]]:
     """name -> a function making fresh (x, out) arguments (fresh: some get written)."""
     f32 = np.float32
@@ -226,6 +244,10 @@ def _declined_cases() -> dict[str, Callable[[], tuple[Any, Any]]]:
         "out a list": lambda: (base.copy(), [0.0] * 64),
         "out a subclass": lambda: (base.copy(), np.empty(64, f32).view(Sub)),
         "out strided": lambda: (base.copy(), np.empty(128, f32)[::2]),
+        "zero-stride x": lambda: (as_strided(base.copy(), (64,), (0,)), None),
+        "zero-stride out": lambda: (base.copy(), as_strided(np.zeros(1, f32), (64,), (0,))),
+        "zero-stride x is out": _zero_stride_in_place,
+        "out x.T (same start, other order)": _transposed_out,
         "int array": lambda: (np.arange(-3, 3), None),
         "float16": lambda: (np.linspace(-2, 2, 64, dtype=np.float16), None),
         "complex": lambda: (base.astype(np.complex64), None),
@@ -476,3 +498,394 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+# --- elementwise kernels by name --------------------------------------------------------------
+
+#: A finite value for every kernel parameter of relukit.ops.KERNELS.
+PARAMS = {
+    "negative_slope": 0.1,
+    "min_val": -0.5,
+    "max_val": 0.75,
+    "threshold": 0.25,
+    "value": -3.0,
+    "alpha": 1.25,
+}
+
+
+def _params(kernel: str) -> tuple[float, ...]:
+    return tuple(PARAMS[p] for p in KERNELS[kernel])
+
+
+def test_every_kernel_of_the_op_table_is_registered_by_name():
+    """The crate's names are exactly relukit.ops.KERNELS', and each backend function is the
+    native kernel object of its name (no Python wrapper, no integer code)."""
+    assert sorted(_native.kernel_names()) == sorted(KERNELS)
+    for name, params in KERNELS.items():
+        for form in ("float", "array"):
+            f = getattr(rust, f"{name}_{form}")
+            kernel = f.__self__
+            assert isinstance(kernel, _native.ElementwiseKernel), (name, form)
+            assert kernel.name == name and kernel.n_params == len(params)
+
+
+def test_unknown_kernel_name_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match='"no_such_op"'):
+        _native.ElementwiseKernel("no_such_op", 0)
+    with pytest.raises(ValueError, match='"Relu"'):
+        _native.ElementwiseKernel("Relu", 0)
+
+
+def test_kernel_parameter_count_is_checked():
+    with pytest.raises(TypeError, match="leaky_relu_array takes 1 parameter"):
+        rust.leaky_relu_array(np.zeros(3), np.zeros(3))
+    with pytest.raises(TypeError, match="relu_float takes 0 parameter"):
+        rust.relu_float(1.0, 2.0)
+    assert rust.leaky_relu_float(-2.0, 0.5) == -1.0
+    assert rust.threshold_grad_float(1.0, 0.5, 7.0) == 1.0  # takes value, ignores it
+
+
+def test_kernel_scalars_match_their_float64_arrays():
+    x = edge_values(np.dtype(np.float64))
+    for name in KERNELS:
+        want = np.empty_like(x)
+        getattr(rust, f"{name}_array")(x, want, *_params(name))
+        got = np.array([getattr(rust, f"{name}_float")(float(v), *_params(name)) for v in x])
+        assert same_bits(got, want), name
+
+
+# --- the validated bindings on every layout and overlap -----------------------------------------
+
+
+def _layouts(dtype: np.dtype) -> dict[str, Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """name -> a function making fresh (x, out, memory): ``memory`` holds every byte x and out
+    may touch, compared whole afterwards."""
+    isz = dtype.itemsize
+
+    def fresh(n: int, seed: int = 0) -> np.ndarray:
+        return (
+            values(dtype, n, seed=seed)
+            if n > 40
+            else random_values(dtype, n, np.random.default_rng(seed))
+        )
+
+    def zero_stride_in_place():
+        base = fresh(1)
+        x = as_strided(base, (1000,), (0,))
+        return x, x, base
+
+    def zero_stride_out():
+        base = np.zeros(2, dtype)
+        return fresh(50), as_strided(base, (50,), (0,)), base
+
+    def zero_stride_out_2d():
+        base = np.zeros(8, dtype)
+        return fresh(12).reshape(3, 4), as_strided(base, (3, 4), (0, isz)), base
+
+    def zero_stride_axis_in_place():
+        base = fresh(5)
+        x = as_strided(base, (4, 5), (0, isz))
+        return x, x, base
+
+    def half_element_stride_in_place():
+        raw = fresh(8)
+        x = as_strided(raw, (7,), (isz // 2,))
+        return x, x, raw
+
+    def half_element_stride_out():
+        raw = fresh(8, 1)
+        return fresh(7), as_strided(raw, (7,), (isz // 2,)), raw
+
+    def interleaved_rows_in_place():
+        raw = fresh(40)
+        x = as_strided(raw, (4, 5), (3 * isz, isz))
+        return x, x, raw
+
+    def reversed_out():
+        raw = fresh(20)
+        return raw, raw[::-1], raw
+
+    def partial_overlap_forward():
+        raw = fresh(30)
+        return raw[:20], raw[5:25], raw
+
+    def partial_overlap_backward():
+        raw = fresh(30)
+        return raw[5:25], raw[:20], raw
+
+    def transposed_out():
+        buf = fresh(16).reshape(4, 4)
+        return buf, buf.T, buf
+
+    def unaligned_x():
+        raw = np.zeros(20 * isz + 1, np.uint8)
+        x = raw[1:].view(dtype)
+        x[...] = fresh(20)
+        return x, np.zeros(20, dtype), raw
+
+    def unaligned_in_place():
+        raw = np.zeros(20 * isz + 1, np.uint8)
+        x = raw[1:].view(dtype)
+        x[...] = fresh(20)
+        return x, x, raw
+
+    def negative_strides_in_place():
+        raw = fresh(24).reshape(4, 6)
+        x = raw[::-1, ::2]
+        return x, x, raw
+
+    def column_half_in_place():
+        buf = fresh(40).reshape(4, 10)
+        return buf[:, 5:], buf[:, 5:], buf
+
+    return {
+        name.replace("_", " "): f for name, f in locals().items() if callable(f) and name != "fresh"
+    }
+
+
+def _state(memory: np.ndarray, out: np.ndarray) -> bytes:
+    return np.ascontiguousarray(out).tobytes() + memory.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", _layouts(np.dtype(np.float32)))
+def test_validated_binding_computes_each_element_once(layout, dtype):
+    """Every kernel on every overlap and layout: as if each element were computed once from
+    the input as it was (the kernel on a contiguous copy, assigned as np.copyto would), and
+    the numpy backend's bits wherever the two backends agree on those values contiguously.
+    Before: an op applied once per aliasing index (1000 times on a zero-stride view)."""
+    make = _layouts(dtype)[layout]
+    for name in KERNELS:
+        p = _params(name)
+        x, out, memory = make()
+        rust_x = np.ascontiguousarray(x).copy()
+        getattr(rust, f"{name}_array")(x, out, *p)
+        got = _state(memory, out)
+
+        x, out, memory = make()
+        want_values = np.empty(x.shape, dtype)
+        getattr(rust, f"{name}_array")(np.ascontiguousarray(x).copy(), want_values, *p)
+        np.copyto(out, want_values)
+        assert got == _state(memory, out), (name, "not once per element")
+
+        numpy_kernel = getattr(backend_numpy, f"{name}_array")
+        contiguous = np.empty_like(rust_x)
+        numpy_kernel(rust_x, contiguous, *p)
+        if same_bits(contiguous, want_values):
+            x, out, memory = make()
+            numpy_kernel(x, out, *p)
+            assert got == _state(memory, out), (name, "differs from numpy")
+
+
+@pytest.mark.parametrize("op", ["leaky_relu", "sigmoid", "elu", "gelu"])
+def test_facade_in_place_on_a_zero_stride_view_applies_once(op):
+    """The probe's case: relukit.<op>(x, out=x) on as_strided(base, (1000,), (0,))."""
+    results = {}
+    for backend in ("numpy", "rust"):
+        base = np.array([-0.7], np.float32)
+        x = as_strided(base, (1000,), (0,))
+        getattr(relukit, op)(x, out=x, backend=backend)
+        results[backend] = base.copy()
+    assert same_bits(results["rust"], results["numpy"]), results
+
+
+def test_two_threads_on_disjoint_column_halves_of_one_buffer():
+    """One thread in place on the right half, one reading the left half, both releasing the
+    GIL: no 'already borrowed' errors (the bindings keep no borrow flags), right results."""
+    cols = 50
+    rows = 4 * THRESHOLDS["detach_min_bytes"] // (2 * cols * 4) + 1
+    buf = values(np.dtype(np.float32), rows * 2 * cols, seed=11).reshape(rows, 2 * cols)
+    before = buf.copy()
+    y = np.empty((rows, cols), np.float32)
+    errors: list[str] = []
+    start = threading.Barrier(2)
+
+    def in_place_right() -> None:
+        start.wait()
+        for _ in range(40):
+            relukit.relu(buf[:, cols:], out=buf[:, cols:], backend="rust")
+            relukit.hardtanh(buf[:, cols:], out=buf[:, cols:], backend="rust")
+
+    def read_left() -> None:
+        start.wait()
+        for _ in range(40):
+            try:
+                relukit.relu(buf[:, :cols], out=y, backend="rust")
+            except Exception as exc:  # the failure being tested for
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=in_place_right), threading.Thread(target=read_left)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert same_bits(y, ref_relu(before[:, :cols]))
+    want_right = relukit.hardtanh(ref_relu(before[:, cols:]), backend="numpy")
+    assert same_bits(buf[:, cols:], want_right)
+    assert same_bits(buf[:, :cols], before[:, :cols])
+
+
+def test_failed_output_allocation_is_a_memory_error():
+    """An output no machine can hold (2**48 bytes, beyond the address space): MemoryError as
+    numpy and C, not a panic."""
+    n = 2**23
+    x = np.ones((n, 1), np.float32)
+    w = np.ones((1, n), np.float32)
+    b = np.zeros(n, np.float32)
+    with pytest.raises(MemoryError):
+        _native.dense_fast(x, w, b)
+    layer = relukit.Dense(1, n, init="zeros", backend="rust")
+    with pytest.raises(MemoryError):
+        layer.forward(x)
+    with pytest.raises(MemoryError):
+        layer.forward(x, backend="numpy")
+
+
+# --- matrix arguments in any layout -------------------------------------------------------------
+
+
+def _variants(a: np.ndarray) -> dict[str, np.ndarray]:
+    """``a``'s values in other layouts: Fortran order, strided, reversed, unaligned."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    unaligned = raw[1:].view(a.dtype).reshape(a.shape)
+    unaligned[...] = a
+    wide = np.zeros((*a.shape[:-1], 2 * a.shape[-1]), a.dtype) if a.ndim else None
+    out = {"F": np.asfortranarray(a), "unaligned": unaligned}
+    if wide is not None:
+        wide[..., ::2] = a
+        out["strided"] = wide[..., ::2]
+        out["reversed"] = np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+    if a.ndim == 2:
+        out["transposed view"] = np.ascontiguousarray(a.T).T
+    for v in out.values():
+        assert np.array_equal(v, a)
+    return out
+
+
+def _problem(dtype: np.dtype, batch: int = 5, n_in: int = 7, n_out: int = 6):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((batch, n_in)).astype(dtype)
+    w = rng.standard_normal((n_in, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    dy = rng.standard_normal((batch, n_out)).astype(dtype)
+    return x, w, b, dy
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("fn", ["dense_forward", "linear_forward"])
+def test_forward_bindings_read_any_layout_in_the_right_order(fn, dtype):
+    f = getattr(_native, fn)
+    x, w, b, _ = _problem(dtype)
+    want = np.full((x.shape[0], w.shape[1]), 9, dtype)
+    f(x, w, b, want)
+    args = {"x": x, "w": w, "b": b}
+    for arg in args:
+        for variant, a in _variants(args[arg]).items():
+            out = np.full_like(want, 9)
+            f(*{**args, arg: a}.values(), out)
+            assert same_bits(out, want), (fn, arg, variant)
+    for variant, out in _variants(np.full_like(want, 9)).items():
+        f(x, w, b, out)
+        assert same_bits(out, want), (fn, "out", variant)
+    buf = np.zeros(want.size + w.size, dtype)  # out overlapping w: w is read first
+    w_in_buf = buf[: w.size].reshape(w.shape)
+    w_in_buf[...] = w
+    f(x, w_in_buf, b, buf[w.size // 2 : w.size // 2 + want.size].reshape(want.shape))
+    assert same_bits(buf[w.size // 2 : w.size // 2 + want.size].reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_dense_backward_binding_reads_any_layout_in_the_right_order(dtype):
+    x, w, _, dy = _problem(dtype)
+    want = [np.full(s, 9, dtype) for s in (x.shape, w.shape, (w.shape[1],))]
+    _native.dense_backward(x, w, dy, *want)
+    args = {"x": x, "w": w, "dy": dy}
+    for arg in args:
+        for variant, a in _variants(args[arg]).items():
+            got = [np.full_like(g, 9) for g in want]
+            _native.dense_backward(*{**args, arg: a}.values(), *got)
+            for g, wnt in zip(got, want, strict=True):
+                assert same_bits(g, wnt), (arg, variant)
+    for i, name in enumerate(("dx", "dw", "db")):
+        for variant, o in _variants(np.full_like(want[i], 9)).items():
+            got = [np.full_like(g, 9) for g in want]
+            got[i] = o
+            _native.dense_backward(x, w, dy, *got)
+            assert same_bits(got[i], want[i]), (name, variant)
+    w2 = w.copy()  # dw written over w itself: dx still comes from the old w
+    dx, db = np.empty_like(x), np.empty(w.shape[1], dtype)
+    _native.dense_backward(x, w2, dy, dx, w2, db)
+    assert same_bits(dx, want[0]) and same_bits(w2, want[1]) and same_bits(db, want[2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_prelu_binding_reads_any_weight_layout(dtype):
+    x = values(dtype, 60, seed=13).reshape(3, 4, 5)
+    weight = np.array([0.25, -1.5, 3.0, 0.0], dtype)
+    for fn in (_native.prelu_array, _native.prelu_grad_array):
+        want = np.empty_like(x)
+        fn(x, want, weight)
+        for variant, wv in _variants(weight).items():
+            out = np.empty_like(x)
+            fn(x, out, wv)
+            assert same_bits(out, want), (fn.__name__, variant)
+        z = x.copy()
+        fn(z, z, weight)
+        assert same_bits(z, want), (fn.__name__, "in place")
+
+
+def test_linear_with_a_transposed_torch_weight_is_right():
+    """The probe's case: weight.value = W.T for a PyTorch-style (out, in) W, an F-contiguous
+    (in, out) view. Forward and backward give the C-ordered weight's bits (before: forward off
+    by ~31, dx by ~20)."""
+    rng = np.random.default_rng(14)
+    big_w = rng.standard_normal((32, 64)).astype(np.float32)
+    x = rng.standard_normal((8, 64)).astype(np.float32)
+    g = rng.standard_normal((8, 32)).astype(np.float32)
+    layers = {}
+    for name, value in (("view", big_w.T), ("copy", np.ascontiguousarray(big_w.T))):
+        layer = relukit.nn.Linear(64, 32, backend="rust")
+        layer.weight.value = value
+        layers[name] = (layer, layer(x), layer.backward(g))
+    (_, y_view, dx_view), (ref_layer, y_copy, dx_copy) = layers["view"], layers["copy"]
+    assert same_bits(y_view, y_copy)
+    assert same_bits(dx_view, dx_copy)
+    assert same_bits(layers["view"][0].weight.grad, ref_layer.weight.grad)
+    np.testing.assert_allclose(y_view, x @ big_w.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx_view, g @ big_w, rtol=1e-4, atol=1e-4)
+
+
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    v = raw[1:].view(a.dtype).reshape(a.shape)
+    v[...] = a
+    return v
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_unaligned_inputs_to_dense_and_linear_compute(dtype):
+    """An unaligned C-contiguous input (before: TypeError '... misaligned') gives the aligned
+    input's bits, forward and backward."""
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((6, 9)).astype(dtype)
+    g = rng.standard_normal((6, 4)).astype(dtype)
+    xu, gu = _unaligned(x), _unaligned(g)
+    assert not xu.flags.aligned and xu.flags.c_contiguous
+    dense = relukit.Dense(9, 4, dtype=dtype, seed=1, backend="rust")
+    assert same_bits(dense.forward(xu), dense.forward(x))
+    assert same_bits(dense.forward(xu[0]), dense.forward(x[0]))
+    np.testing.assert_allclose(
+        dense.forward(xu),
+        relukit.Dense(9, 4, dtype=dtype, seed=1, backend="numpy")(x),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    results = []
+    for xi, gi in ((x, g), (xu, gu)):
+        layer = relukit.nn.Linear(9, 4, seed=2, dtype=dtype, backend="rust")
+        y = layer(xi)
+        dx = layer.backward(gi)
+        results.append((y, dx, layer.weight.grad.copy(), layer.bias.grad.copy()))
+    for a, b in zip(*results, strict=True):
+        assert same_bits(a, b)

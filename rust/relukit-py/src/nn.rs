@@ -1,105 +1,174 @@
 //! Bindings for `relukit.nn`: the affine layer forward pass and the dense backward pass
 //! (`relukit_kernels::dense_backward`).
 //!
-//! `linear_forward_<dtype>(x, w, b, out)`: out = x @ w + b.
-//! `dense_backward_<dtype>(x, w, dy, dx, dw, db)`: dx = dy @ w.T, dw = x.T @ dy,
-//! db = dy.sum(0); any of dx, dw, db may be None (not computed).
-//! All arrays C-contiguous, of one dtype; the 2-D shapes are checked here (the kernel checks
-//! the buffer lengths again), a mismatch raises ValueError. Large problems release the GIL.
+//! `linear_forward(x, w, b, out)`: out = x @ w + b.
+//! `dense_backward(x, w, dy, dx, dw, db)`: dx = dy @ w.T, dw = x.T @ dy, db = dy.sum(0); any
+//! of dx, dw, db may be None (not computed).
+//! Float arrays of one dtype, x (batch, in), w (in, out), b (out,), dy and out (batch, out);
+//! a shape that does not fit is a ValueError. Any layout: an input that is not one aligned
+//! C-ordered run (a transposed weight, say) is read from a C-ordered copy, and an output laid
+//! out otherwise is computed into a fresh array assigned to it after (see
+//! [`crate::arrays`]). Large problems release the GIL.
 
-use numpy::{
-    PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray1, PyReadwriteArray2, PyUntypedArrayMethods,
-};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use relukit_kernels::dense_backward as k;
+use relukit_kernels::dense_backward::{self as k, MatFloat};
 
-/// `Err(ValueError)` unless `got == want`.
-fn check_shape(name: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(PyValueError::new_err(format!(
-            "{name} has shape {got:?}, expected {want:?}"
-        )))
+use crate::arrays::{check_shape, operand, shape_error, CInput, COutput};
+use crate::detach::{matmul_bytes, run};
+use crate::ffi::numpy::{Element, Kind, Raw};
+
+/// `linear_forward(x, w, b, out)`: `out = x @ w + b`.
+#[pyfunction]
+fn linear_forward(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    w: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let xa = operand(x, "x", None, 2)?;
+    let wa = operand(w, "w", Some(xa.kind), 2)?;
+    let ba = operand(b, "b", Some(xa.kind), 1)?;
+    let ya = operand(out, "out", Some(xa.kind), 2)?;
+    let (batch, inp, n_out) = (xa.dims[0], xa.dims[1], wa.dims[1]);
+    check_shape(&wa, "w", &[inp, n_out])?;
+    check_shape(&ba, "b", &[n_out])?;
+    check_shape(&ya, "out", &[batch, n_out])?;
+    let dims = (batch as usize, inp as usize, n_out as usize);
+    match xa.kind {
+        Kind::F32 => linear_typed::<f32>(py, [&xa, &wa, &ba], &ya, dims),
+        Kind::F64 => linear_typed::<f64>(py, [&xa, &wa, &ba], &ya, dims),
     }
 }
 
-macro_rules! linear_forward {
-    ($name:ident, $t:ty) => {
-        #[pyfunction]
-        fn $name(
-            py: Python<'_>,
-            x: PyReadonlyArray2<'_, $t>,
-            w: PyReadonlyArray2<'_, $t>,
-            b: PyReadonlyArray1<'_, $t>,
-            mut out: PyReadwriteArray2<'_, $t>,
-        ) -> PyResult<()> {
-            let (batch, inp) = x.as_array().dim();
-            let n_out = w.as_array().dim().1;
-            check_shape("w", w.shape(), &[inp, n_out])?;
-            check_shape("b", b.shape(), &[n_out])?;
-            check_shape("out", out.shape(), &[batch, n_out])?;
-            let (xs, ws, bs) = (x.as_slice()?, w.as_slice()?, b.as_slice()?);
-            let ys = out.as_slice_mut()?;
-            let work = batch.saturating_mul(n_out).saturating_mul(inp.max(1));
-            crate::run(py, work.saturating_mul(std::mem::size_of::<$t>()), || {
-                k::linear_forward(xs, ws, bs, ys, batch, inp, n_out)
-            })
-            .map_err(crate::shape_error)
-        }
+fn linear_typed<T: Element + MatFloat>(
+    py: Python<'_>,
+    [xa, wa, ba]: [&Raw<'_>; 3],
+    ya: &Raw<'_>,
+    (batch, inp, n_out): (usize, usize, usize),
+) -> PyResult<()> {
+    let (x, w, b) = (
+        CInput::new(py, xa, &[])?,
+        CInput::new(py, wa, &[])?,
+        CInput::new(py, ba, &[])?,
+    );
+    let y = COutput::new(py, ya, "out", &[xa, wa, ba])?;
+    // SAFETY: every argument holds T (checked by `operand`) and stays alive for the call; the
+    // output shares no byte with the inputs (COutput::new) and is the only slice written.
+    let (xs, ws, bs, ys) = unsafe {
+        (
+            x.slice::<T>(),
+            w.slice::<T>(),
+            b.slice::<T>(),
+            y.slice_mut::<T>(),
+        )
     };
+    run(py, matmul_bytes::<T>(batch, inp, n_out), || {
+        k::linear_forward(xs, ws, bs, ys, batch, inp, n_out)
+    })
+    .map_err(shape_error)?;
+    y.finish(py)
 }
 
-macro_rules! dense_backward {
-    ($name:ident, $t:ty) => {
-        #[pyfunction]
-        #[pyo3(signature = (x, w, dy, dx, dw, db))]
-        fn $name(
-            py: Python<'_>,
-            x: PyReadonlyArray2<'_, $t>,
-            w: PyReadonlyArray2<'_, $t>,
-            dy: PyReadonlyArray2<'_, $t>,
-            mut dx: Option<PyReadwriteArray2<'_, $t>>,
-            mut dw: Option<PyReadwriteArray2<'_, $t>>,
-            mut db: Option<PyReadwriteArray1<'_, $t>>,
-        ) -> PyResult<()> {
-            let (batch, inp) = x.as_array().dim();
-            let n_out = w.as_array().dim().1;
-            check_shape("w", w.shape(), &[inp, n_out])?;
-            check_shape("dy", dy.shape(), &[batch, n_out])?;
-            if let Some(a) = &dx {
-                check_shape("dx", a.shape(), &[batch, inp])?;
-            }
-            if let Some(a) = &dw {
-                check_shape("dw", a.shape(), &[inp, n_out])?;
-            }
-            if let Some(a) = &db {
-                check_shape("db", a.shape(), &[n_out])?;
-            }
-            let (xs, ws, dys) = (x.as_slice()?, w.as_slice()?, dy.as_slice()?);
-            let dxs = dx.as_mut().map(|a| a.as_slice_mut()).transpose()?;
-            let dws = dw.as_mut().map(|a| a.as_slice_mut()).transpose()?;
-            let dbs = db.as_mut().map(|a| a.as_slice_mut()).transpose()?;
-            let work = batch.saturating_mul(n_out).saturating_mul(inp.max(1));
-            crate::run(py, work.saturating_mul(std::mem::size_of::<$t>()), || {
-                k::dense_backward(xs, ws, dys, dxs, dws, dbs, batch, inp, n_out)
-            })
-            .map_err(crate::shape_error)
-        }
+/// `dense_backward(x, w, dy, dx, dw, db)`: the gradients of `x @ w + b` given `dy`, each
+/// written over its array (`None`: not computed).
+#[pyfunction]
+#[pyo3(signature = (x, w, dy, dx, dw, db))]
+fn dense_backward(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    w: &Bound<'_, PyAny>,
+    dy: &Bound<'_, PyAny>,
+    dx: Option<&Bound<'_, PyAny>>,
+    dw: Option<&Bound<'_, PyAny>>,
+    db: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let xa = operand(x, "x", None, 2)?;
+    let kind = Some(xa.kind);
+    let wa = operand(w, "w", kind, 2)?;
+    let dya = operand(dy, "dy", kind, 2)?;
+    let (batch, inp, n_out) = (xa.dims[0], xa.dims[1], wa.dims[1]);
+    check_shape(&wa, "w", &[inp, n_out])?;
+    check_shape(&dya, "dy", &[batch, n_out])?;
+    let dxa = dx.map(|a| operand(a, "dx", kind, 2)).transpose()?;
+    let dwa = dw.map(|a| operand(a, "dw", kind, 2)).transpose()?;
+    let dba = db.map(|a| operand(a, "db", kind, 1)).transpose()?;
+    if let Some(a) = &dxa {
+        check_shape(a, "dx", &[batch, inp])?;
+    }
+    if let Some(a) = &dwa {
+        check_shape(a, "dw", &[inp, n_out])?;
+    }
+    if let Some(a) = &dba {
+        check_shape(a, "db", &[n_out])?;
+    }
+    let args = Backward {
+        inputs: [&xa, &wa, &dya],
+        outputs: [dxa.as_ref(), dwa.as_ref(), dba.as_ref()],
+        dims: (batch as usize, inp as usize, n_out as usize),
     };
+    match xa.kind {
+        Kind::F32 => backward_typed::<f32>(py, &args),
+        Kind::F64 => backward_typed::<f64>(py, &args),
+    }
 }
 
-linear_forward!(linear_forward_f32, f32);
-linear_forward!(linear_forward_f64, f64);
-dense_backward!(dense_backward_f32, f32);
-dense_backward!(dense_backward_f64, f64);
+/// The checked arguments of `dense_backward`.
+struct Backward<'r, 'a> {
+    inputs: [&'r Raw<'a>; 3],
+    outputs: [Option<&'r Raw<'a>>; 3],
+    dims: (usize, usize, usize),
+}
 
-/// Add this module's functions to `relukit._native`.
-pub fn register(m: &Bound<PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(linear_forward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(linear_forward_f64, m)?)?;
-    m.add_function(wrap_pyfunction!(dense_backward_f32, m)?)?;
-    m.add_function(wrap_pyfunction!(dense_backward_f64, m)?)?;
+fn backward_typed<T: Element + MatFloat>(py: Python<'_>, args: &Backward<'_, '_>) -> PyResult<()> {
+    let [xa, wa, dya] = args.inputs;
+    let (batch, inp, n_out) = args.dims;
+    let (x, w, dy) = (
+        CInput::new(py, xa, &[])?,
+        CInput::new(py, wa, &[])?,
+        CInput::new(py, dya, &[])?,
+    );
+    // Each output avoids the inputs and the other outputs.
+    let mut all: Vec<&Raw<'_>> = args.inputs.to_vec();
+    all.extend(args.outputs.iter().flatten().copied());
+    let output = |i: usize, what: &str| -> PyResult<Option<COutput<'_>>> {
+        let Some(raw) = args.outputs[i] else {
+            return Ok(None);
+        };
+        let others: Vec<&Raw<'_>> = all
+            .iter()
+            .copied()
+            .filter(|o| !std::ptr::eq(*o, raw))
+            .collect();
+        COutput::new(py, raw, what, &others).map(Some)
+    };
+    let (dx, dw, db) = (output(0, "dx")?, output(1, "dw")?, output(2, "db")?);
+    // SAFETY: every argument holds T (checked by `operand`) and stays alive for the call; each
+    // output shares no byte with the inputs or the other outputs (COutput::new), and one
+    // slice is made per output.
+    let (xs, ws, dys, dxs, dws, dbs) = unsafe {
+        (
+            x.slice::<T>(),
+            w.slice::<T>(),
+            dy.slice::<T>(),
+            dx.as_ref().map(|o| o.slice_mut::<T>()),
+            dw.as_ref().map(|o| o.slice_mut::<T>()),
+            db.as_ref().map(|o| o.slice_mut::<T>()),
+        )
+    };
+    run(py, matmul_bytes::<T>(batch, inp, n_out), || {
+        k::dense_backward(xs, ws, dys, dxs, dws, dbs, batch, inp, n_out)
+    })
+    .map_err(shape_error)?;
+    for o in [dx, dw, db].into_iter().flatten() {
+        o.finish(py)?;
+    }
+    Ok(())
+}
+
+/// Adds this module's functions to `relukit._native`.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(linear_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(dense_backward, m)?)?;
     Ok(())
 }
