@@ -298,6 +298,10 @@ def _finish(
         out = x
     elif kind == "same_view":
         out = xa.view()
+    if kind in ("self", "same_view"):
+        # in place on elements that overlap each other by a few bytes: the bytes depend on
+        # the order of the stores (test_hostile pins that order down for a 1-D view)
+        ambiguous = case.layout == "byte_stride"
     elif kind == "reversed":
         out = xa[(*(slice(None, None, -1) for _ in shape), Ellipsis)]
         ambiguous = case.layout == "byte_stride"
