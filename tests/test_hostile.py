@@ -273,7 +273,7 @@ def test_float64_bias_on_a_float32_linear_has_one_rule(n_bias):
 
 
 def _dense_after(change, backend: str):
-    """(exception type or None, the forward after the change, its tolerance)."""
+    """(exception type or None, the forward after the change, the layer, the input)."""
     rng = np.random.default_rng(7)
     layer = relukit.Dense(8, 32, seed=8, backend=backend)
     layer.biases = rng.standard_normal(32)
@@ -281,11 +281,7 @@ def _dense_after(change, backend: str):
     layer.forward(x)
     change(layer)
     exc, y = _outcome(lambda: layer.forward(x))
-    tol = None
-    if y is not None:
-        w = np.asarray(layer.weights, np.float64)
-        tol = dense_tolerance(x, w, np.asarray(layer.biases, np.float64), F32)
-    return exc, y, tol
+    return exc, y, layer, x
 
 
 CHANGES = {
@@ -305,10 +301,12 @@ def test_dense_sees_in_place_changes_of_its_parameters(change, backend):
     """After ``d.forward(x)``, a change of the weights' or biases' shape, dtype or values in
     place: the next forward computes with what is there now, as numpy does (or raises what
     numpy raises) — never with a layout cached from before."""
-    want_exc, want, tol = _dense_after(CHANGES[change], "numpy")
-    got_exc, got, _ = _dense_after(CHANGES[change], backend)
+    want_exc, want, layer, x = _dense_after(CHANGES[change], "numpy")
+    got_exc, got, _, _ = _dense_after(CHANGES[change], backend)
     assert got_exc is want_exc, f"{backend} raised {got_exc}, numpy {want_exc}"
-    if want is not None:
+    if want is not None:  # numpy computed: with the arrays as they are now
+        w, b = (np.asarray(a, np.float64) for a in (layer.weights, layer.biases))
+        tol = dense_tolerance(x, w, b, F32)
         assert _close(got, want, tol), f"{backend} computed other values than numpy"
 
 
