@@ -45,33 +45,6 @@ pub use elementwise::relu::{
 pub use runtime::pool;
 pub use runtime::{num_threads, set_num_threads};
 
-/// The former name of [`ActivationFloat`].
-pub use elementwise::activation::ActivationFloat as FamilyFloat;
-
-/// The former paths of the run-time choice and the relu op (`relukit_kernels::simd::*`);
-/// new code uses [`runtime`] and [`elementwise::relu`].
-#[doc(hidden)]
-pub mod simd {
-    pub use crate::elementwise::relu::{map_inplace_with, map_with, Op};
-    pub use crate::runtime::{
-        active_path, avx2_available, chunk_start, set_simd, Config, Path, CHUNKS_PER_THREAD,
-    };
-
-    /// The built-in streaming threshold of earlier versions, kept so old code compiles; the
-    /// value in use is `runtime::info().thresholds.nt_min_bytes`, derived from the caches.
-    pub const NT_MIN_BYTES: usize = 16 << 20;
-
-    /// The built-in elementwise split threshold of earlier versions, kept so old code
-    /// compiles; the value in use is `runtime::info().thresholds.split_min_bytes`.
-    pub const SPLIT_MIN_BYTES: usize = 1 << 20;
-}
-
-/// The former path of the affine layer and its backward pass; new code uses [`dense`].
-#[doc(hidden)]
-pub mod dense_backward {
-    pub use crate::dense::{dense_backward, linear_forward, MatFloat};
-}
-
 mod sealed {
     use crate::elementwise::relu::Op;
 

@@ -25,7 +25,7 @@ pub(crate) fn elementwise_bytes<T>(len: usize) -> usize {
 /// detaches).
 pub(crate) fn dense_bytes<T>(batch: usize, inp: usize, out: usize) -> usize {
     let macs = batch.saturating_mul(inp).saturating_mul(out);
-    if macs >= k::dense::DENSE_SPLIT_MIN_MACS {
+    if macs >= k::runtime::Thresholds::detected().dense_split_min_macs {
         return usize::MAX;
     }
     batch

@@ -28,13 +28,13 @@ fn aligned<'a>(ob: &'a Bound<'_, PyAny>) -> Option<Raw<'a>> {
 }
 
 /// `y = op(x)` (or in place) on flat slices of equal length.
-fn apply<T: k::Float>(op: k::simd::Op, x: Option<&[T]>, y: &mut [T]) {
+fn apply<T: k::Float>(op: k::elementwise::relu::Op, x: Option<&[T]>, y: &mut [T]) {
     match (op, x) {
         // The lengths are equal by construction, so the kernels cannot fail.
-        (k::simd::Op::Relu, Some(x)) => k::relu_slice(x, y).unwrap_or(()),
-        (k::simd::Op::Grad, Some(x)) => k::relu_grad_slice(x, y).unwrap_or(()),
-        (k::simd::Op::Relu, None) => k::relu_inplace(y),
-        (k::simd::Op::Grad, None) => k::relu_grad_inplace(y),
+        (k::elementwise::relu::Op::Relu, Some(x)) => k::relu_slice(x, y).unwrap_or(()),
+        (k::elementwise::relu::Op::Grad, Some(x)) => k::relu_grad_slice(x, y).unwrap_or(()),
+        (k::elementwise::relu::Op::Relu, None) => k::relu_inplace(y),
+        (k::elementwise::relu::Op::Grad, None) => k::relu_grad_inplace(y),
     }
 }
 
@@ -46,7 +46,7 @@ fn apply<T: k::Float>(op: k::simd::Op, x: Option<&[T]>, y: &mut [T]) {
 /// elements; `ya` is writeable; out of place they share no byte.
 unsafe fn apply_raw<T: Element + k::Float>(
     py: Python<'_>,
-    op: k::simd::Op,
+    op: k::elementwise::relu::Op,
     xa: &Raw<'_>,
     ya: &Raw<'_>,
     inplace: bool,
@@ -67,7 +67,7 @@ unsafe fn apply_raw<T: Element + k::Float>(
 /// The shared body of `relu_fast` and `relu_grad_fast`.
 fn elementwise<'py>(
     py: Python<'py>,
-    op: k::simd::Op,
+    op: k::elementwise::relu::Op,
     x: &Bound<'py, PyAny>,
     out: &Bound<'py, PyAny>,
 ) -> PyResult<Py<PyAny>> {
@@ -119,7 +119,7 @@ fn elementwise<'py>(
 /// anything else (including bool, ints beyond int64 and NumPy scalars).
 fn scalar<'py>(
     py: Python<'py>,
-    op: k::simd::Op,
+    op: k::elementwise::relu::Op,
     x: &Bound<'py, PyAny>,
     out: &Bound<'py, PyAny>,
 ) -> Option<Py<PyAny>> {
@@ -129,16 +129,16 @@ fn scalar<'py>(
     if let Ok(f) = x.cast_exact::<PyFloat>() {
         let v = f.value();
         let r = match op {
-            k::simd::Op::Relu => k::Float::relu(v),
-            k::simd::Op::Grad => k::Float::relu_grad(v),
+            k::elementwise::relu::Op::Relu => k::Float::relu(v),
+            k::elementwise::relu::Op::Grad => k::Float::relu_grad(v),
         };
         return Some(PyFloat::new(py, r).into_any().unbind());
     }
     if x.is_exact_instance_of::<PyInt>() {
         let v: i64 = x.extract().ok()?; // beyond int64: the validated path raises
         let r = match op {
-            k::simd::Op::Relu => k::relu_i64(v),
-            k::simd::Op::Grad => k::relu_grad_i64(v),
+            k::elementwise::relu::Op::Relu => k::relu_i64(v),
+            k::elementwise::relu::Op::Grad => k::relu_grad_i64(v),
         };
         return Some(r.into_pyobject(py).ok()?.into_any().unbind());
     }
@@ -152,7 +152,7 @@ fn relu_fast<'py>(
     x: &Bound<'py, PyAny>,
     out: &Bound<'py, PyAny>,
 ) -> PyResult<Py<PyAny>> {
-    elementwise(py, k::simd::Op::Relu, x, out)
+    elementwise(py, k::elementwise::relu::Op::Relu, x, out)
 }
 
 /// `relu_grad_fast(x, out)`: the facade's `relu_grad` in one call, or `NotImplemented`.
@@ -162,7 +162,7 @@ fn relu_grad_fast<'py>(
     x: &Bound<'py, PyAny>,
     out: &Bound<'py, PyAny>,
 ) -> PyResult<Py<PyAny>> {
-    elementwise(py, k::simd::Op::Grad, x, out)
+    elementwise(py, k::elementwise::relu::Op::Grad, x, out)
 }
 
 /// `relu(x @ w + b)` for the checked raw arrays of one element type, as a new array of shape

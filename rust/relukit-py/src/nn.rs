@@ -1,5 +1,5 @@
 //! Bindings for `relukit.nn`: the affine layer forward pass and the dense backward pass
-//! (`relukit_kernels::dense_backward`).
+//! (`relukit_kernels::dense`).
 //!
 //! `linear_forward(x, w, b, out)`: out = x @ w + b.
 //! `dense_backward(x, w, dy, dx, dw, db)`: dx = dy @ w.T, dw = x.T @ dy, db = dy.sum(0); any
@@ -11,7 +11,7 @@
 //! [`crate::arrays`]). Large problems release the GIL.
 
 use pyo3::prelude::*;
-use relukit_kernels::dense_backward::{self as k, MatFloat};
+use relukit_kernels::{self as k, MatFloat};
 
 use crate::arrays::{check_shape, operand, shape_error, CInput, COutput};
 use crate::detach::{matmul_bytes, run};

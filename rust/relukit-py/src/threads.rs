@@ -17,21 +17,35 @@ fn get_num_threads() -> usize {
     k::num_threads()
 }
 
-/// `{"split_min_bytes": ..., "dense_split_min_macs": ..., "nt_min_bytes": ...,
-/// "detach_min_bytes": ..., "max_threads": ..., "simd": "avx2" | "portable"}`.
+/// What the kernel crate detected and derived: `{"simd": "avx2" | "portable",
+/// "portable_forced": bool, "l2_bytes", "l3_bytes", "cores", "cache_source": "sysfs" |
+/// "cpuid" | "default", "nt_min_bytes", "split_min_bytes", "dense_split_min_macs",
+/// "detach_min_bytes", "threads", "max_threads"}`.
 #[pyfunction]
 fn thresholds(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let info = k::runtime::info();
     let d = PyDict::new(py);
-    d.set_item("split_min_bytes", k::simd::SPLIT_MIN_BYTES)?;
-    d.set_item("dense_split_min_macs", k::dense::DENSE_SPLIT_MIN_MACS)?;
-    d.set_item("nt_min_bytes", k::simd::NT_MIN_BYTES)?;
-    d.set_item("detach_min_bytes", crate::detach::DETACH_MIN_BYTES)?;
-    d.set_item("max_threads", k::pool::MAX_THREADS)?;
-    let simd = match k::simd::active_path() {
-        k::simd::Path::Avx2 => "avx2",
-        k::simd::Path::Portable => "portable",
+    let simd = match info.path {
+        k::runtime::Path::Avx2 => "avx2",
+        k::runtime::Path::Portable => "portable",
     };
     d.set_item("simd", simd)?;
+    d.set_item("portable_forced", info.portable_forced)?;
+    d.set_item("l2_bytes", info.caches.l2_bytes)?;
+    d.set_item("l3_bytes", info.caches.l3_bytes)?;
+    d.set_item("cores", info.caches.cores)?;
+    let source = match info.caches.source {
+        k::runtime::CacheSource::Sysfs => "sysfs",
+        k::runtime::CacheSource::Cpuid => "cpuid",
+        k::runtime::CacheSource::Default => "default",
+    };
+    d.set_item("cache_source", source)?;
+    d.set_item("nt_min_bytes", info.thresholds.nt_min_bytes)?;
+    d.set_item("split_min_bytes", info.thresholds.split_min_bytes)?;
+    d.set_item("dense_split_min_macs", info.thresholds.dense_split_min_macs)?;
+    d.set_item("detach_min_bytes", crate::detach::DETACH_MIN_BYTES)?;
+    d.set_item("threads", info.threads)?;
+    d.set_item("max_threads", info.max_threads)?;
     Ok(d)
 }
 

@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use relukit_kernels as k;
-use relukit_kernels::{Activation, FamilyFloat};
+use relukit_kernels::{Activation, ActivationFloat};
 
 use crate::arrays::{
     check_shape, elementwise_args, map_into, operand, shape_error, CInput, COutput,
@@ -77,7 +77,7 @@ impl ElementwiseKernel {
         Activation::from_name(name, p0, p1).ok_or_else(|| unknown(name))
     }
 
-    fn array_typed<T: Element + FamilyFloat>(
+    fn array_typed<T: Element + ActivationFloat>(
         &self,
         py: Python<'_>,
         xa: &Raw<'_>,
@@ -246,7 +246,7 @@ fn prelu(
     }
 }
 
-fn prelu_typed<T: Element + FamilyFloat>(
+fn prelu_typed<T: Element + ActivationFloat>(
     py: Python<'_>,
     xa: &Raw<'_>,
     ya: &Raw<'_>,

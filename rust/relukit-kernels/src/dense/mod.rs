@@ -29,10 +29,6 @@ pub mod forward;
 pub use backward::{dense_backward, dense_backward_with};
 pub use forward::{dense_forward, dense_forward_with, linear_forward, linear_forward_with};
 
-/// The built-in dense split threshold of earlier versions, kept so old code compiles; the
-/// value in use is `runtime::info().thresholds.dense_split_min_macs`, derived from the caches.
-pub const DENSE_SPLIT_MIN_MACS: usize = 1 << 17;
-
 /// The element types of the matrix kernels: `f32` and `f64` (`Default` is `+0.0`).
 pub trait MatFloat: Float + Default + Add<Output = Self> + Mul<Output = Self> {
     /// [`backward`]'s eight-lane dot product with explicit AVX2 vectors (LLVM does not
