@@ -1,4 +1,4 @@
-"""The seeds' experiment (seed 004): an MLP on scikit-learn's digits with each activation.
+"""The activation experiment: an MLP on scikit-learn's digits with each activation.
 
 ``relukit experiment`` trains the same network (same seed, same data order) once per
 activation and backend, then writes into ``--out``:

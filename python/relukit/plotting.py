@@ -1,8 +1,8 @@
-"""``relukit plot``: each activation and its derivative, one panel per op (seed 002's picture).
+"""``relukit plot``: each activation and its derivative, one panel per op.
 
-Seed 002 plots ``relu`` at the integers -3..4 (``plt.plot(z, Y, "o-")``) and explains that
-its derivative is 1 for x > 0 and 0 for x < 0. Here every op of the family gets that panel:
-the function as a line with the seed's integer points marked, and its derivative (the
+The classic ReLU picture plots ``relu`` at the integers -3..4 (``plt.plot(z, Y, "o-")``), with
+its derivative 1 for x > 0 and 0 for x < 0. Here every activation gets that panel: the
+function as a line with the integer points marked, and its derivative (the
 facade's ``<op>_grad``, which takes 0 at relu's kink, as PyTorch) dashed, all computed through
 relukit on the chosen backend. Rendered with matplotlib's Agg backend to a PNG.
 """
@@ -95,7 +95,7 @@ def plot_activations(
     for ax, name in zip(axes.flat, names, strict=False):
         spec = OPS[name]
         x = np.linspace(spec.lo, spec.hi, points)
-        # seed 002's integer points (np.arange(-3, 5, 1)), within the panel's range
+        # the integer points (np.arange(-3, 5, 1)), within the panel's range
         z = np.arange(math.ceil(spec.lo), math.floor(spec.hi) + 1, dtype=np.float64)
         ax.plot(x, _eval(spec, x, False, backend), color="C0", lw=2, label="f(x)")
         ax.plot(z, _eval(spec, z, False, backend), "o", color="C0", ms=4)

@@ -47,7 +47,7 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
 relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
 
 
-# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
+# ==== the other activations (the kernels of relukit.ops.KERNELS; contract: docs/activations.md)
 #
 # Piecewise-linear ops select with NumPy compares and copyto (NaN bits copied, never computed)
 # and multiply in the array's dtype: bit for bit the same as every other backend. The

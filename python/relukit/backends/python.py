@@ -83,7 +83,7 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
 relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
 
 
-# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
+# ==== the other activations (the kernels of relukit.ops.KERNELS; contract: docs/activations.md)
 #
 # Plain Python floats and the math module, one element at a time. A float32 array's elements
 # are exact as Python floats and every result is rounded once to float32 when stored, so the
