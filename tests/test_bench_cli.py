@@ -522,7 +522,14 @@ def test_a_wrong_activation_backend_is_a_fail(monkeypatch, capsys, tmp_path, bro
     monkeypatch.setattr("relukit.backends.numpy.sigmoid_array", broken)
     out_json = tmp_path / "r.json"
     code, out = run_cli(
-        capsys, "--ops", "sigmoid", "--backends", "numpy,c", *ACTIVATIONS_SMALL, "--json", str(out_json)
+        capsys,
+        "--ops",
+        "sigmoid",
+        "--backends",
+        "numpy,c",
+        *ACTIVATIONS_SMALL,
+        "--json",
+        str(out_json),
     )
     assert code == 1
     assert "[1] sigmoid float32 4K t=1 · numpy: FAIL:" in out
