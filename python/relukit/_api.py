@@ -15,7 +15,15 @@ import numpy as np
 
 from relukit._backend import resolve
 from relukit._params import cast_params, check_weight
-from relukit._validate import F64, array_and_out, as_float_array, check_dtype, check_int, to_array
+from relukit._validate import (
+    F64,
+    array_and_out,
+    as_float_array,
+    check_dtype,
+    check_int,
+    finish,
+    to_array,
+)
 
 if TYPE_CHECKING:
     from relukit.ops import Op
@@ -33,9 +41,9 @@ def _apply(
     """Run one op on a number or an array with the result type the contract promises."""
     t = type(x)
     if t is np.ndarray:
-        x, out = array_and_out(check_dtype(x), out)
-        f_array(x, out)
-        return out
+        x, work = array_and_out(check_dtype(x), out)
+        f_array(x, work)
+        return work if work is out or out is None else finish(out, work)
     if out is None:
         if t is float:
             return f_float(x)
@@ -54,9 +62,9 @@ def _apply(
             return f_int(check_int(int(x)))
     elif isinstance(x, (int, float, np.generic)):
         raise TypeError("relukit: out= needs an array input, not a scalar")
-    x, out = array_and_out(as_float_array(x), out)
-    f_array(x, out)
-    return out
+    x, work = array_and_out(as_float_array(x), out)
+    f_array(x, work)
+    return finish(out, work)
 
 
 def relu_array(
@@ -91,9 +99,9 @@ def _run(
     b = resolve(backend)
     f_array = getattr(b, kernel + "_array")
     if type(x) is np.ndarray:
-        x, out = array_and_out(check_dtype(x), out)
-        f_array(x, out, *cast_params(params, x.dtype, names))
-        return out
+        x, work = array_and_out(check_dtype(x), out)
+        f_array(x, work, *cast_params(params, x.dtype, names))
+        return work if work is out or out is None else finish(out, work)
     f_float = getattr(b, kernel + "_float")
 
     def on_array(a: np.ndarray, o: np.ndarray) -> None:
@@ -119,14 +127,14 @@ def _prelu(x: Any, weight: Any, out: Any, backend: str | None, grad: bool) -> An
     w = check_weight(weight, a.shape)
     if w.size == 1 or a.ndim < 2:
         return _run(a, out, backend, kernel, (float(w[0]),), ("weight",))
-    a, out = array_and_out(check_dtype(a), out)
+    a, work = array_and_out(check_dtype(a), out)
     with np.errstate(over="ignore"):
         wt = w.astype(a.dtype)
     if not np.all(np.isfinite(wt)):
         raise ValueError(f"relukit: prelu weight overflows {a.dtype}")
     b = resolve(backend)
-    (b.prelu_grad_array if grad else b.prelu_array)(a, out, wt)
-    return out
+    (b.prelu_grad_array if grad else b.prelu_array)(a, work, wt)
+    return finish(out, work)
 
 
 def prelu_weight_grad(x: Any, grad_out: Any, weight: Any) -> np.ndarray:
