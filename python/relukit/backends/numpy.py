@@ -1,7 +1,8 @@
 """NumPy backend: ufuncs, written to the numeric contract.
 
 ``np.maximum(x, 0)`` is exactly the contract for relu (NaN kept, -0.0 -> +0.0); the argument
-order matters, ``np.maximum(0, x)`` keeps -0.0.
+order matters, ``np.maximum(0, x)`` keeps -0.0. Scalars are of x's dtype throughout, so NumPy
+1.x and 2.x pick the same loops.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def relu_grad_int(x: int) -> int:
 
 
 def relu_array(x: np.ndarray, out: np.ndarray) -> None:
-    np.maximum(x, 0, out=out)
+    # a zero of x's dtype: NumPy 1.x would run the Python int 0 through a float64 loop for a
+    # float32 x, which quiets a signalling NaN on the way
+    np.maximum(x, x.dtype.type(0), out=out)
 
 
 def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
