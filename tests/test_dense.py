@@ -355,3 +355,21 @@ def test_bad_forward_inputs(backend):
             layer.forward(bad)
     with pytest.raises(ValueError, match=r"\(3,\) or \(batch, 3\)"):
         layer.forward(np.zeros(5))
+
+
+def test_python_backend_skips_empty_outputs():
+    """A (2**31 + 1, 0) weight on a zero-size batch: nothing to compute, no 2**31 lists."""
+    import time
+
+    n = 2**31 + 1
+    start = time.perf_counter()
+    d = relukit.Dense(n, 0, backend="python")
+    assert d.forward(np.empty((0, n), np.float32)).shape == (0, 0)
+    layer = relukit.nn.Linear(n, 0, backend="python")
+    assert layer.forward(np.empty((0, n), np.float32)).shape == (0, 0)
+    assert layer.backward(np.empty((0, 0), np.float32)).shape == (0, n)
+    small = relukit.nn.Linear(3, 2, backend="python")
+    small.forward(np.ones((0, 3), np.float32))
+    small.backward(np.ones((0, 2), np.float32))
+    assert np.array_equal(small.weight.grad, np.zeros((3, 2), np.float32))
+    assert time.perf_counter() - start < 5.0

@@ -1,4 +1,4 @@
-"""Dense layer ``y = relu(x @ W + b)`` (the guide's ``SimpleNeuralLayer``) on any backend."""
+"""Dense layer ``y = relu(x @ W + b)`` (and ``SimpleNeuralLayer``) on any backend."""
 
 from __future__ import annotations
 
@@ -29,6 +29,40 @@ def _init_weights(init: str, shape: tuple[int, int], rng: np.random.Generator) -
     raise ValueError(f"relukit: init={init!r} is unknown; valid: {', '.join(INITS)}")
 
 
+def layer_array(value: Any, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
+    """A layer parameter as every backend may read it: numbers (TypeError otherwise) of
+    exactly ``shape`` (ValueError naming ``what`` otherwise), stored C-contiguous, aligned,
+    writeable and of the layer's ``dtype`` -- ``value`` itself when it already is such an
+    ndarray, else a converted copy (any layout, e.g. the transposed view of a PyTorch
+    ``(out, in)`` weight; float arrays of another dtype are cast, ints converted)."""
+    a = to_array(value, what)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"relukit: {what} must be numbers, got dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"relukit: {what} must have shape {shape}, got {a.shape}")
+    if not (
+        type(a) is np.ndarray
+        and a.dtype == dtype
+        and a.flags.c_contiguous
+        and a.flags.aligned
+        and a.flags.writeable
+    ):
+        a = np.array(a, dtype=dtype, order="C")
+    return a
+
+
+def current(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
+    """``a`` (a stored parameter) checked again right before a backend call: the same array
+    when it is unchanged (shape, dtype, C-contiguous and aligned: a few attribute reads), else
+    :func:`layer_array` of it, so an in-place change (``layer.weights.shape = ...``) raises or
+    is converted the same way on every backend, and no backend reads stale bytes."""
+    if a.shape == shape and a.dtype == dtype:
+        flags = a.flags
+        if flags.c_contiguous and flags.aligned:
+            return a
+    return layer_array(a, shape, dtype, what)
+
+
 def _size(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"relukit: {name} must be an int, got {type(value).__name__}")
@@ -40,9 +74,11 @@ def _size(value: Any, name: str) -> int:
 class Dense:
     """Fully connected layer with ReLU: ``forward(x) = relu(x @ weights + biases)``.
 
-    ``weights`` has shape (in_features, out_features) and ``biases`` (out_features,), as in the
-    guide. ``x`` is (in_features,) or (batch, in_features); numbers are cast to the layer's
-    dtype. Sums may round differently per backend (see the README's tolerance).
+    ``weights`` has shape (in_features, out_features) and ``biases`` (out_features,). An
+    array assigned to either is checked and stored as :func:`layer_array` says (C-contiguous,
+    the layer's dtype, the exact shape), and checked again before every call into a backend.
+    ``x`` is (in_features,) or (batch, in_features); numbers are cast to the layer's dtype.
+    Sums may round differently per backend (see the README's tolerance).
     """
 
     def __init__(
@@ -75,7 +111,9 @@ class Dense:
 
     @weights.setter
     def weights(self, value: Any) -> None:
-        self._weights = self._param(value, (self.in_features, self.out_features), "weights")
+        self._weights = layer_array(
+            value, (self.in_features, self.out_features), self.dtype, "Dense weights"
+        )
 
     @property
     def biases(self) -> np.ndarray:
@@ -83,15 +121,15 @@ class Dense:
 
     @biases.setter
     def biases(self, value: Any) -> None:
-        self._biases = self._param(value, (self.out_features,), "biases")
+        self._biases = layer_array(value, (self.out_features,), self.dtype, "Dense biases")
 
-    def _param(self, value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
-        a = np.asarray(value)
-        if a.dtype.kind not in "fiu":
-            raise TypeError(f"relukit: {name} must be numbers, got dtype {a.dtype}")
-        if a.shape != shape:
-            raise ValueError(f"relukit: {name} must have shape {shape}, got {a.shape}")
-        return np.array(a, dtype=self.dtype, order="C")  # an owned copy the layer controls
+    def _params(self) -> tuple[np.ndarray, np.ndarray]:
+        """weights and biases as the backend must see them (see :func:`current`)."""
+        w = self._weights = current(
+            self._weights, (self.in_features, self.out_features), self.dtype, "Dense weights"
+        )
+        b = self._biases = current(self._biases, (self.out_features,), self.dtype, "Dense biases")
+        return w, b
 
     def _input(self, x: Any) -> np.ndarray:
         a = to_array(x, "Dense input")
@@ -107,15 +145,16 @@ class Dense:
     def forward(self, x: Any, *, backend: str | None = None) -> np.ndarray:
         """``relu(x @ weights + biases)``; a 1-D input gives a 1-D output."""
         b = resolve(backend if backend is not None else self.backend)
+        w, bias = self._params()
         fast = b.dense_fast
         if fast is not None:
-            r = fast(x, self._weights, self._biases)
+            r = fast(x, w, bias)
             if r is not NotImplemented:
                 return r
         a = self._input(x)
         x2 = a.reshape(1, -1) if a.ndim == 1 else a
         out = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
-        b.dense_forward(x2, self._weights, self._biases, out)
+        b.dense_forward(x2, w, bias, out)
         return out[0] if a.ndim == 1 else out
 
     __call__ = forward

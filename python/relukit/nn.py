@@ -35,7 +35,7 @@ import numpy as np
 from relukit._api import prelu_weight_grad
 from relukit._backend import resolve
 from relukit._validate import check_dtype, to_array
-from relukit.dense import INITS, _init_weights, _size
+from relukit.dense import INITS, _init_weights, _size, current, layer_array
 from relukit.ops import BY_NAME, FUNCTIONS, MODULES, REQUIRED, Op
 
 relu, relu_grad = FUNCTIONS["relu"], FUNCTIONS["relu_grad"]
@@ -58,25 +58,57 @@ __all__ += list(MODULES)  # the activation modules: ReLU, LeakyReLU, ... (ops.OP
 
 
 class Parameter:
-    """A learnable array: ``value`` and its gradient ``grad`` (same shape and dtype)."""
+    """A learnable array: ``value`` and its gradient ``grad`` (same shape and dtype).
 
-    __slots__ = ("grad", "name", "value")
+    The shape and dtype are fixed at construction. An array assigned to ``value`` is checked
+    and stored as :func:`relukit.dense.layer_array` says (numbers of exactly that shape, kept
+    when C-contiguous, aligned, writeable and of that dtype, else a converted copy: a
+    transposed or F-ordered view, another float dtype), and the layers check it again before
+    every backend call (:meth:`current`), so in-place changes cannot mislead a backend.
+    """
+
+    __slots__ = ("_dtype", "_shape", "_value", "grad", "name")
 
     def __init__(self, value: np.ndarray, name: str = "") -> None:
-        self.value = np.ascontiguousarray(value)
-        self.grad = np.zeros_like(self.value)
+        a = np.ascontiguousarray(value)  # shape and dtype from it
+        check_dtype(a, f"parameter {name}".strip())
+        if not (a.flags.aligned and a.flags.writeable):
+            a = a.copy()
+        self._shape, self._dtype = a.shape, a.dtype
+        self._value = a
+        self.grad = np.zeros_like(a)
         self.name = name
 
     @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        self._value = layer_array(new, self._shape, self._dtype, self._what())
+
+    def current(self) -> np.ndarray:
+        """``value`` as a backend must read it, checked again (see :func:`dense.current`)."""
+        v = self._value = current(self._value, self._shape, self._dtype, self._what())
+        return v
+
+    def _what(self) -> str:
+        return f"parameter {self.name!r}" if self.name else "parameter"
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.value.shape
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
 
     def zero_grad(self) -> None:
         """Set ``grad`` to zero, in place."""
         self.grad.fill(0)
 
     def __repr__(self) -> str:
-        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+        return f"Parameter({self.name!r}, shape={self._shape}, dtype={self._dtype})"
 
 
 class Module:
@@ -225,7 +257,7 @@ class Linear(Module):
         return [self.weight] if self.bias is None else [self.weight, self.bias]
 
     def _b(self) -> np.ndarray:
-        return self._zero_bias if self.bias is None else self.bias.value
+        return self._zero_bias if self.bias is None else self.bias.current()
 
     def forward(self, x: Any) -> np.ndarray:
         """``x @ weight + bias`` on the backend."""
@@ -237,7 +269,7 @@ class Linear(Module):
             )
         x2 = a.reshape(1, -1) if a.ndim == 1 else a
         out = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
-        resolve(self.backend).linear_forward(x2, self.weight.value, self._b(), out)
+        resolve(self.backend).linear_forward(x2, self.weight.current(), self._b(), out)
         self._x, self._x_ndim = x2, a.ndim
         return out[0] if a.ndim == 1 else out
 
@@ -251,10 +283,11 @@ class Linear(Module):
         if g.shape != want and not (self._x_ndim == 1 and g.shape == want[1:]):
             raise ValueError(f"relukit: Linear grad must have the output's shape, got {g.shape}")
         g2 = g.reshape(want)
+        w = self.weight.current()
         dx = np.empty_like(x2) if input_grad else None
-        dw = np.empty_like(self.weight.value)
-        db = None if self.bias is None else np.empty_like(self.bias.value)
-        resolve(self.backend).dense_backward(x2, self.weight.value, g2, dx, dw, db)
+        dw = np.empty_like(w)
+        db = None if self.bias is None else np.empty_like(self.bias.current())
+        resolve(self.backend).dense_backward(x2, w, g2, dx, dw, db)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -460,7 +493,7 @@ class PReLU(_Activation):
         self.weight = Parameter(np.full(n, _number(init, "init"), dtype=self.dtype), "weight")
 
     def _args(self) -> tuple:
-        return (self.weight.value,)
+        return (self.weight.current(),)
 
     def parameters(self) -> list[Parameter]:
         return [self.weight]
@@ -469,7 +502,7 @@ class PReLU(_Activation):
         """Add dL/dweight into ``weight.grad``; return ``grad * prelu_grad(x, weight)``."""
         if self._saved is None:
             raise RuntimeError("relukit: PReLU.backward() before forward()")
-        wgrad = prelu_weight_grad(self._saved, grad, self.weight.value)
+        wgrad = prelu_weight_grad(self._saved, grad, self.weight.current())
         self.weight.grad += np.asarray(wgrad, dtype=self.dtype).reshape(self.weight.shape)
         return super().backward(grad, input_grad=input_grad) if input_grad else None
 

@@ -64,7 +64,9 @@ def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """The guide's layer loop: for each output, sum x[k] * w[k][j] over k, add b[j], relu."""
+    """The layer loop: for each output, sum x[k] * w[k][j] over k, add b[j], relu."""
+    if out.size == 0:  # no output: never turn a (huge, 0) weight into lists
+        return
     weights = w.tolist()
     biases = b.tolist()
     rows = []
@@ -318,6 +320,8 @@ def _store(out: np.ndarray, rows: list) -> None:
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """y[r][j] = b[j] + sum over k of x[r][k] * w[k][j]."""
+    if out.size == 0:
+        return
     weights = w.tolist()
     biases = b.tolist()
     rows = []
@@ -341,6 +345,11 @@ def dense_backward(
     db: np.ndarray | None,
 ) -> None:
     """dx = dy @ w.T, dw = x.T @ dy, db = column sums of dy, one element at a time."""
+    if dy.size == 0:  # every sum is empty: zeros (never lists of a (huge, 0) weight)
+        for a in (dx, dw, db):
+            if a is not None:
+                a.fill(0)
+        return
     xs, ws, dys = x.tolist(), w.tolist(), dy.tolist()
     n_in, n_out = w.shape
     if dx is not None:
