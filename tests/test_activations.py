@@ -618,3 +618,76 @@ def test_hypothesis_all_backends_within_the_contract(data, entry, dtype, step):
         assert entry.verify(x, got, p), f"{backend}: {explain(entry, x, got, p)}"
         if entry.exact and backend != BACKENDS[0]:
             assert same_bits(got, entry.call(x, p, backend=BACKENDS[0]))
+
+
+# --- what the op table derives ----------------------------------------------------------------
+
+
+def test_the_facade_functions_have_real_signatures_and_docstrings():
+    import inspect
+    import pydoc
+
+    sig = inspect.signature(relukit.leaky_relu)
+    assert list(sig.parameters) == ["x", "negative_slope", "out", "backend"]
+    assert sig.parameters["negative_slope"].default == 0.01
+    assert sig.parameters["out"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert inspect.signature(relukit.threshold).parameters["threshold"].default is (
+        inspect.Parameter.empty
+    )
+    text = pydoc.render_doc(relukit.leaky_relu, renderer=pydoc.plaintext)
+    assert "leaky_relu(x: Any, negative_slope: float = 0.01, *, out:" in text
+    assert "Leaky ReLU" in text
+    for op in ops.OPS:
+        fn = getattr(relukit, op.name)
+        assert fn is ops.FUNCTIONS[op.name] and fn.__module__ == "relukit"
+        assert fn.__doc__ == op.doc and fn.__name__ == op.name
+        assert [p.name for p in op.params] == list(inspect.signature(fn).parameters)[1:-2]
+
+
+def test_relu_is_a_row_with_its_fast_path():
+    row = ops.BY_NAME["relu"]
+    assert row.fast and row.module == "ReLU" and row.grad == "relu_grad"
+    assert relukit.relu(-2.5) == 0.0 and relukit.relu(3) == 3 and type(relukit.relu(3)) is int
+
+
+def test_everything_derived_from_the_table():
+    from relukit.bench import cases
+    from relukit.bench.schema import _CASE
+
+    names = {op.name for op in ops.OPS}
+    assert names <= set(relukit.__all__)
+    assert {k for op in ops.OPS for k in op.kernels} == set(ops.KERNELS)
+    rows = [check.name for _, check in ops.CHECKS]
+    assert [a.name for a in ACTIVATIONS] == rows and list(cases.ACTIVATION_OPS) == rows
+    assert _CASE["properties"]["op"]["enum"] == [*cases.OPS]
+    for module, op in ops.MODULES.items():
+        cls = getattr(relukit.nn, module)
+        assert cls.op == op and module in relukit.nn.__all__
+    assert relukit.nn.LeakyReLU().negative_slope == 0.01
+    assert repr(relukit.nn.Hardtanh(-2, 3)) == "Hardtanh(min_val=-2.0, max_val=3.0)"
+    with pytest.raises(ValueError, match="must not be greater"):
+        relukit.nn.Hardtanh(3, -2)
+    with pytest.raises(TypeError, match="negative_slope must be a real number"):
+        relukit.nn.LeakyReLU("0.1")
+
+
+def test_a_new_row_gets_a_function_and_a_module():
+    """A row is all the Python a new op needs besides its kernels: here a row that reuses the
+    leaky_relu kernel under another name and default, and elu's module made again."""
+    import dataclasses
+
+    from relukit._api import make_function
+    from relukit.nn import _make_module
+
+    row = dataclasses.replace(
+        ops.BY_NAME["leaky_relu"],
+        name="leaky_relu_02",
+        params=(ops.Param("negative_slope", 0.2),),
+        module="LeakyReLU02",
+    )
+    fn = make_function(row)
+    x = np.array([-1.0, 2.0])
+    assert fn(x).tolist() == [-0.2, 2.0] and fn(x, 0.5).tolist() == [-0.5, 2.0]
+    cls = _make_module(ops.BY_NAME["elu"])
+    assert cls.__name__ == "ELU" and repr(cls(0.5)) == "ELU(alpha=0.5)"
+    assert np.array_equal(cls(0.5).forward(x), relukit.nn.ELU(0.5).forward(x))
