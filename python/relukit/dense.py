@@ -51,16 +51,10 @@ def layer_array(value: Any, shape: tuple[int, ...], dtype: np.dtype, what: str) 
     return a
 
 
-def current(a: np.ndarray, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
-    """``a`` (a stored parameter) checked again right before a backend call: the same array
-    when it is unchanged (shape, dtype, C-contiguous and aligned: a few attribute reads), else
-    :func:`layer_array` of it, so an in-place change (``layer.weights.shape = ...``) raises or
-    is converted the same way on every backend, and no backend reads stale bytes."""
-    if a.shape == shape and a.dtype == dtype:
-        flags = a.flags
-        if flags.c_contiguous and flags.aligned:
-            return a
-    return layer_array(a, shape, dtype, what)
+def c_strides(shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, ...]:
+    """The strides NumPy gives a new C-contiguous array of ``shape`` and ``dtype`` (the
+    memory is never touched)."""
+    return np.empty(shape, dtype).strides
 
 
 def _size(value: Any, name: str) -> int:
@@ -98,6 +92,10 @@ class Dense:
         except TypeError as exc:
             raise TypeError(f"relukit: dtype={dtype!r} is not a dtype") from exc
         self.dtype = check_dtype(np.empty(0, dt), "Dense dtype").dtype
+        self._w_shape = (self.in_features, self.out_features)
+        self._b_shape = (self.out_features,)
+        self._w_strides = c_strides(self._w_shape, self.dtype)
+        self._b_strides = c_strides(self._b_shape, self.dtype)
         if backend is not None:
             resolve(backend)  # an unknown or unbuilt backend fails here, not at forward()
         self.backend = backend
@@ -111,9 +109,7 @@ class Dense:
 
     @weights.setter
     def weights(self, value: Any) -> None:
-        self._weights = layer_array(
-            value, (self.in_features, self.out_features), self.dtype, "Dense weights"
-        )
+        self._weights = layer_array(value, self._w_shape, self.dtype, "Dense weights")
 
     @property
     def biases(self) -> np.ndarray:
@@ -121,14 +117,18 @@ class Dense:
 
     @biases.setter
     def biases(self, value: Any) -> None:
-        self._biases = layer_array(value, (self.out_features,), self.dtype, "Dense biases")
+        self._biases = layer_array(value, self._b_shape, self.dtype, "Dense biases")
 
     def _params(self) -> tuple[np.ndarray, np.ndarray]:
-        """weights and biases as the backend must see them (see :func:`current`)."""
-        w = self._weights = current(
-            self._weights, (self.in_features, self.out_features), self.dtype, "Dense weights"
-        )
-        b = self._biases = current(self._biases, (self.out_features,), self.dtype, "Dense biases")
+        """weights and biases as the backend must see them, checked again right before a backend
+        call: the same arrays when unchanged (shape, C strides, dtype: an ndarray's data pointer
+        cannot move, so it stays aligned), else :func:`layer_array` of them -- an in-place
+        change (``layer.weights.shape = ...``) raises or is converted alike on every backend."""
+        w, b = self._weights, self._biases
+        if w.shape != self._w_shape or w.strides != self._w_strides or w.dtype is not self.dtype:
+            w = self._weights = layer_array(w, self._w_shape, self.dtype, "Dense weights")
+        if b.shape != self._b_shape or b.strides != self._b_strides or b.dtype is not self.dtype:
+            b = self._biases = layer_array(b, self._b_shape, self.dtype, "Dense biases")
         return w, b
 
     def _input(self, x: Any) -> np.ndarray:

@@ -35,7 +35,7 @@ import numpy as np
 from relukit._api import prelu_weight_grad
 from relukit._backend import resolve
 from relukit._validate import check_dtype, to_array
-from relukit.dense import INITS, _init_weights, _size, current, layer_array
+from relukit.dense import INITS, _init_weights, _size, c_strides, layer_array
 from relukit.ops import BY_NAME, FUNCTIONS, MODULES, REQUIRED, Op
 
 relu, relu_grad = FUNCTIONS["relu"], FUNCTIONS["relu_grad"]
@@ -67,14 +67,14 @@ class Parameter:
     every backend call (:meth:`current`), so in-place changes cannot mislead a backend.
     """
 
-    __slots__ = ("_dtype", "_shape", "_value", "grad", "name")
+    __slots__ = ("_dtype", "_shape", "_strides", "_value", "grad", "name")
 
     def __init__(self, value: np.ndarray, name: str = "") -> None:
         a = np.ascontiguousarray(value)  # shape and dtype from it
         check_dtype(a, f"parameter {name}".strip())
         if not (a.flags.aligned and a.flags.writeable):
             a = a.copy()
-        self._shape, self._dtype = a.shape, a.dtype
+        self._shape, self._dtype, self._strides = a.shape, a.dtype, c_strides(a.shape, a.dtype)
         self._value = a
         self.grad = np.zeros_like(a)
         self.name = name
@@ -88,8 +88,11 @@ class Parameter:
         self._value = layer_array(new, self._shape, self._dtype, self._what())
 
     def current(self) -> np.ndarray:
-        """``value`` as a backend must read it, checked again (see :func:`dense.current`)."""
-        v = self._value = current(self._value, self._shape, self._dtype, self._what())
+        """``value`` as a backend must read it, checked again (as ``Dense._params``)."""
+        v = self._value
+        if v.shape == self._shape and v.strides == self._strides and v.dtype is self._dtype:
+            return v
+        v = self._value = layer_array(v, self._shape, self._dtype, self._what())
         return v
 
     def _what(self) -> str:
