@@ -99,7 +99,7 @@ def test_every_op_is_public_and_in_the_table():
         if a.grad is not None:
             assert ACTIVATIONS_BY_NAME[a.grad].func.__name__ == a.func.__name__ + "_grad"
             assert ACTIVATIONS_BY_NAME[a.grad].param_sets == a.param_sets
-    assert len(ACTIVATIONS) == 20
+    assert len(ACTIVATIONS) == sum(len(op.checks) for op in ops.OPS if not op.fast) >= 20
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import relukit
+from relukit import ops
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,34 @@ class OpSpec:
         return f"{self.name}({', '.join(['x', *args])})"
 
 
-#: Every op `relukit plot` knows, in the default order. The parameters are chosen to make
-#: each shape visible (leaky_relu's default slope 0.01 would look like relu).
-OPS: dict[str, OpSpec] = {
-    "relu": OpSpec("relu"),
+#: Parameters and ranges that make a shape visible (leaky_relu's default slope 0.01 would look
+#: like relu); any other op is drawn with its conformance row's default parameters on [-4, 4].
+_VISIBLE: dict[str, OpSpec] = {
     "leaky_relu": OpSpec("leaky_relu", (0.1,)),
     "prelu": OpSpec("prelu", (np.array([0.25]),)),
     "elu": OpSpec("elu", (1.0,)),
     "gelu": OpSpec("gelu"),
-    "gelu_tanh": OpSpec("gelu", kwargs={"approximate": "tanh"}),
     "relu6": OpSpec("relu6", lo=-3.0, hi=8.0),
     "hardtanh": OpSpec("hardtanh", (-1.0, 1.0)),
     "threshold": OpSpec("threshold", (1.0, -0.5)),
     "sigmoid": OpSpec("sigmoid", lo=-6.0, hi=6.0),
-    "tanh": OpSpec("tanh"),
 }
+
+
+def _specs() -> dict[str, OpSpec]:
+    """One panel per conformance row of every op with a derivative (relukit.ops.OPS)."""
+    specs = {}
+    for op in ops.OPS:
+        if op.grad is None:
+            continue
+        for check in op.checks:
+            default = OpSpec(op.name, kwargs=dict(check.param_sets[0]))
+            specs[check.name] = _VISIBLE.get(check.name, default)
+    return specs
+
+
+#: Every op `relukit plot` knows, in the default order (the op table's).
+OPS: dict[str, OpSpec] = _specs()
 
 
 def available_ops() -> list[str]:
