@@ -70,7 +70,7 @@ def _apply(
 def relu_array(
     arr: Any, *, out: np.ndarray | None = None, backend: str | None = None
 ) -> np.ndarray:
-    """ReLU of an array-like, always returning an ndarray (the guide's ``relu_array``)."""
+    """ReLU of an array-like, always returning an ndarray (never a scalar back)."""
     b = resolve(backend)
     if type(arr) is not _NDARRAY:  # numbers and lists: an ndarray first (never a scalar back)
         return _apply(as_float_array(arr), out, b.relu_float, b.relu_int, b.relu_array)

@@ -167,7 +167,7 @@ class Dense:
 
 
 class SimpleNeuralLayer(Dense):
-    """The guide's layer: standard-normal weights, zero biases, float64."""
+    """The classic tutorial layer: standard-normal weights, zero biases, float64."""
 
     def __init__(
         self,

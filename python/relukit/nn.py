@@ -16,8 +16,8 @@ without it a call runs on whatever backend is current at call time (``use_backen
 ``set_backend``, ``RELUKIT_BACKEND``). The loss and the optimizer are small NumPy code shared
 by every backend.
 
-Conventions: ``Linear`` weights have shape (in_features, out_features) as in the guide's
-layer (``x @ W + b``; PyTorch stores the transpose). ``parameters()`` returns
+Conventions: ``Linear`` weights have shape (in_features, out_features) as ``relukit.Dense``
+(``x @ W + b``; PyTorch stores the transpose). ``parameters()`` returns
 :class:`Parameter` objects, each with a ``.value`` array and a ``.grad`` array of the same
 shape and dtype; ``backward`` *adds* into ``.grad`` (as PyTorch does), so call
 ``zero_grad()`` once per step. A module keeps what its last ``forward`` needs for

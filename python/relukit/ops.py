@@ -631,10 +631,24 @@ def _kernels() -> dict[str, tuple[str, ...]]:
 #: Every elementwise kernel a backend provides: name -> its parameter names, in order.
 KERNELS: dict[str, tuple[str, ...]] = _kernels()
 
+
+def _checks() -> tuple[tuple[Op, Check], ...]:
+    """The conformance rows in table order, each forward row followed by its derivative's row
+    of the same parameters (gelu, gelu_grad, gelu_tanh, gelu_tanh_grad)."""
+    rows: list[tuple[Op, Check]] = []
+    for op in OPS:
+        if op.fast or any(op.name == other.grad for other in OPS):
+            continue  # relu's rows are checked apart; a derivative comes after its op
+        grad = BY_NAME[op.grad] if op.grad else None
+        for check in op.checks:
+            rows.append((op, check))
+            if grad is not None:
+                rows += [(grad, c) for c in grad.checks if c.param_sets == check.param_sets]
+    return tuple(rows)
+
+
 #: Every conformance row (and benchmark op) of the activations without int kernels.
-CHECKS: tuple[tuple[Op, Check], ...] = tuple(
-    (op, check) for op in OPS if not op.fast for check in op.checks
-)
+CHECKS: tuple[tuple[Op, Check], ...] = _checks()
 
 #: The nn module class names (forward ops only).
 MODULES: dict[str, str] = {op.module: op.name for op in OPS if op.module}

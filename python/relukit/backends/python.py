@@ -1,6 +1,6 @@
-"""Pure Python backend: the guide's Python written to the numeric contract.
+"""Pure Python backend: the textbook Python loop written to the numeric contract.
 
-The guide's ``max(0, x)`` returns the int 0 for negative floats and drops NaN; here every
+The textbook ``max(0, x)`` returns the int 0 for negative floats and drops NaN; here every
 element goes through plain Python floats, and a NaN's exact bits are copied through (a
 float32 signalling NaN would otherwise come back quieted by the float32 -> float conversion).
 NumPy only supplies the buffers; the arithmetic is Python's.

@@ -103,7 +103,7 @@ OPS: dict[str, Op] = {
             "Dense(in, out).forward(x)",
             "np.maximum(x @ W + b, 0)",
             "x @ W",
-            "relu(x @ W + b); batch 1 is the 1-D input of the guide; the roofline is the "
+            "relu(x @ W + b); batch 1 is a 1-D input; the roofline is the "
             "matrix product alone (NumPy's BLAS)",
         ),
         Op(

@@ -156,7 +156,7 @@ def targets(l3_bytes: int, two: int = 2) -> list[Target]:
     )
     rows.append(
         Target(
-            "dense forward 3->2, batch 1 (the guide's, float64)",
+            "dense forward 3->2, batch 1 (SimpleNeuralLayer, float64)",
             (C.Case("dense", "float64", shape=(1, 3, 2), threads=1),),
             "ref",
             "np.maximum(x @ W + b, 0)",
