@@ -430,6 +430,8 @@ class ReLU(_Activation):
 def _make_module(op: Op) -> type[_Activation]:
     """The nn module of one op row: ``__init__`` takes the op's parameters (same defaults, same
     checks as the function) and ``backend=``; made from source text for a real signature."""
+    if op.grad is None:
+        raise ValueError(f"op {op.name}: a module needs the op's derivative (Op.grad)")
     ns: dict[str, Any] = {"_Activation": _Activation}
     sig, lines = ["self"], []
     for i, p in enumerate(op.params):
@@ -457,7 +459,10 @@ def _make_module(op: Op) -> type[_Activation]:
         "backend": str | None,
         "return": None,
     }
-    doc = f"Module of ``relukit.{op.name}``:\n\n    " + op.doc.strip()
+    doc = (
+        f"``relukit.{op.name}`` as a module; ``backward(grad)`` is ``grad`` times "
+        f"``relukit.{op.grad}`` of the last input.\n\n    {op.doc.strip()}"
+    )
     cls = type(
         op.module,
         (_Activation,),
