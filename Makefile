@@ -6,7 +6,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 CFLAGS_TEST := -std=c11 -O2 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow
 
-.PHONY: venv dev test ctest cbench rtest lint pytest check bench clean
+.PHONY: venv dev test ctest cbench rtest lint pytest check test-oldest-numpy bench clean
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
@@ -42,6 +42,7 @@ cbench:                        ## build the C benchmark programs (build/bench_ke
 
 rtest:                         ## Rust kernel crate: no Python needed
 	cd rust && cargo test -p relukit-kernels --quiet
+	cd rust && cargo test -p relukit-kernels --release --quiet --test overlap   # self-overlapping views: ndarray's debug checks refuse them
 
 lint: venv
 	$(BIN)/ruff check python tests benchmarks csrc
@@ -56,11 +57,35 @@ check: dev                     ## every backend against the numeric contract, SI
 	$(BIN)/relukit check --strict
 	RELUKIT_FORCE_PORTABLE=1 $(BIN)/relukit check --strict
 
-test: ctest rtest lint pytest check
+# The oldest NumPy pyproject.toml declares (numpy>=1.24: its last patch release), in a venv of
+# its own with the test runner only; it imports the in-place build (maturin develop writes the
+# extension into python/relukit), so nothing is installed there but NumPy and the test deps.
+OLDEST       := .venv-oldest
+NUMPY_OLDEST := 1.24.4
+OLDEST_TESTS := tests/test_facade.py tests/test_conformance.py tests/test_bad_input.py \
+	tests/test_nn.py tests/test_activations.py tests/test_dense.py tests/test_dense_backward.py \
+	tests/test_threads.py tests/test_out_overlap.py tests/test_layer_params.py
+
+$(OLDEST)/bin/.installed: pyproject.toml
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/python -m pip install -q "numpy==$(NUMPY_OLDEST)" "cffi>=1.17" \
+		"pytest>=8" "hypothesis>=6.100"
+	touch $@
+
+test-oldest-numpy: dev $(OLDEST)/bin/.installed  ## check + the core tests under the oldest NumPy
+	PYTHONPATH=python $(OLDEST)/bin/python -c "import numpy, relukit; \
+		assert numpy.__version__ == '$(NUMPY_OLDEST)', numpy.__version__; \
+		assert relukit.__file__.startswith('$(abspath python)'), relukit.__file__"
+	PYTHONPATH=python $(OLDEST)/bin/python -m relukit check --strict
+	PYTHONPATH=python RELUKIT_FORCE_PORTABLE=1 $(OLDEST)/bin/python -m relukit check --strict
+	PYTHONPATH=python $(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(OLDEST_TESTS)
+
+test: ctest rtest lint pytest check test-oldest-numpy
 
 bench: dev                     ## relukit bench: the full sweep, + build/bench.json, build/bench.png
 	mkdir -p build
 	$(BIN)/relukit bench --json build/bench.json --plot build/bench.png
 
 clean:
-	rm -rf $(VENV) build rust/target .pytest_cache .benchmarks
+	rm -rf $(VENV) $(OLDEST) build rust/target .pytest_cache .benchmarks

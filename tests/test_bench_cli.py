@@ -198,7 +198,7 @@ def test_targets_mode_reports_every_row(capsys, tmp_path, monkeypatch):
     out_json = tmp_path / "t.json"
     code, out = run_cli(capsys, "--targets", "--json", str(out_json))
     assert code == 0
-    assert "issue 3 targets" in out and "targets met" in out
+    assert "kernel speed targets" in out and "targets met" in out
     doc = json.loads(out_json.read_text())
     validate(doc)
     rows = {(e["row"], e["versus"], e["backend"]): e for e in doc["targets"]}
@@ -459,17 +459,17 @@ def test_every_impl_is_checked_on_a_sentinel_out():
     assert "differ bit for bit" in (lazy.precheck() or "")
 
 
-# ----------------------------------------------------------------------------- ReLU family
+# ----------------------------------------------------------------------- other activations
 
-FAMILY_SMALL = ("--sizes", "4K", "--dtypes", "float32", "--threads", "1")
+ACTIVATIONS_SMALL = ("--sizes", "4K", "--dtypes", "float32", "--threads", "1")
 
 
-def test_family_alias_expands_to_every_family_op():
+def test_activations_alias_expands_to_every_activation_op():
     from relukit.bench.cli import expand_ops
 
-    assert expand_ops(["relu", "family", "sigmoid"]) == ["relu", *C.FAMILY_OPS]
-    assert "family" not in C.DEFAULT_OPS and not set(C.FAMILY_OPS) & set(C.DEFAULT_OPS)
-    assert {"gelu_grad", "gelu_tanh", "tanh_grad", "prelu"} <= set(C.FAMILY_OPS)
+    assert expand_ops(["relu", "activations", "sigmoid"]) == ["relu", *C.ACTIVATION_OPS]
+    assert "activations" not in C.DEFAULT_OPS and not set(C.ACTIVATION_OPS) & set(C.DEFAULT_OPS)
+    assert {"gelu_grad", "gelu_tanh", "tanh_grad", "prelu"} <= set(C.ACTIVATION_OPS)
 
 
 def test_schema_names_every_op():
@@ -478,11 +478,11 @@ def test_schema_names_every_op():
     assert _CASE["properties"]["op"]["enum"] == list(C.OPS)
 
 
-def test_quick_family_run_passes_and_validates(capsys, tmp_path):
-    out_json = tmp_path / "family.json"
+def test_quick_activations_run_passes_and_validates(capsys, tmp_path):
+    out_json = tmp_path / "activations.json"
     code, out = run_cli(
         capsys,
-        *("--quick", "--ops", "family", "--dtypes", "float32", "--threads", "1"),
+        *("--quick", "--ops", "activations", "--dtypes", "float32", "--threads", "1"),
         *("--backends", "numpy,c,rust", "--json", str(out_json)),
     )
     assert code == 0, out
@@ -490,15 +490,15 @@ def test_quick_family_run_passes_and_validates(capsys, tmp_path):
     doc = json.loads(out_json.read_text())
     validate(doc)
     ops = {c["op"] for c in doc["cases"]}
-    assert ops == set(C.FAMILY_OPS)
+    assert ops == set(C.ACTIVATION_OPS)
     for case in doc["cases"]:
         impls = {r["impl"]: r for r in case["results"]}
         assert {"numpy", "c", "rust", "ref", "roofline"} <= set(impls)
         assert all(r["status"] == OK for r in impls.values())
 
 
-def test_family_subset_with_the_python_backend(capsys):
-    code, out = run_cli(capsys, "--ops", "sigmoid,gelu_grad,leaky_relu", *FAMILY_SMALL)
+def test_activation_subset_with_the_python_backend(capsys):
+    code, out = run_cli(capsys, "--ops", "sigmoid,gelu_grad,leaky_relu", *ACTIVATIONS_SMALL)
     assert code == 0, out
     assert "sigmoid" in out and "gelu_grad" in out and "leaky_relu" in out
     assert "FAIL [" not in out
@@ -518,11 +518,18 @@ def _off_by_ulps_sigmoid(x, out, *params):  # right shape and nearly right: 64 u
 
 
 @pytest.mark.parametrize("broken", [_wrong_sigmoid, _off_by_ulps_sigmoid])
-def test_a_wrong_family_backend_is_a_fail(monkeypatch, capsys, tmp_path, broken):
+def test_a_wrong_activation_backend_is_a_fail(monkeypatch, capsys, tmp_path, broken):
     monkeypatch.setattr("relukit.backends.numpy.sigmoid_array", broken)
     out_json = tmp_path / "r.json"
     code, out = run_cli(
-        capsys, "--ops", "sigmoid", "--backends", "numpy,c", *FAMILY_SMALL, "--json", str(out_json)
+        capsys,
+        "--ops",
+        "sigmoid",
+        "--backends",
+        "numpy,c",
+        *ACTIVATIONS_SMALL,
+        "--json",
+        str(out_json),
     )
     assert code == 1
     assert "[1] sigmoid float32 4K t=1 · numpy: FAIL:" in out

@@ -1,4 +1,4 @@
-"""Dense layer y = relu(x @ W + b) and the guide's SimpleNeuralLayer, on every backend."""
+"""Dense layer y = relu(x @ W + b) and SimpleNeuralLayer, on every backend."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def assert_close_to_reference(layer: relukit.Dense, x: np.ndarray, got: np.ndarr
     assert np.all(got >= 0), what
 
 
-# --- the guide's example ----------------------------------------------------------------------
+# --- the classic example ----------------------------------------------------------------------
 
 
 def test_simple_neural_layer_defaults():
@@ -66,7 +66,7 @@ def test_guide_example_known_weights(backend):
     layer = relukit.SimpleNeuralLayer(3, 2, backend=backend)
     layer.weights = np.array([[0.5, -1.0], [0.25, 2.0], [2.0, 0.5]])
     layer.biases = np.array([0.25, -0.5])
-    inputs = np.array([1, 2, -1])  # the guide's int input, cast to float64
+    inputs = np.array([1, 2, -1])  # an int input, cast to float64
     out = layer.forward(inputs)
     # [1, 2, -1] @ W = [0.5 + 0.5 - 2, -1 + 4 - 0.5] = [-1, 2.5]; + b = [-0.75, 2.0]
     assert same_bits(out, np.array([0.0, 2.0]))
@@ -79,7 +79,7 @@ def test_guide_example_random_weights(backend):
     layer = relukit.SimpleNeuralLayer(3, 2, seed=42)
     inputs = np.array([1, 2, -1])
     got = layer.forward(inputs, backend=backend)
-    expect = np.maximum(inputs @ layer.weights + layer.biases, 0)  # the guide's own formula
+    expect = np.maximum(inputs @ layer.weights + layer.biases, 0)  # the textbook formula
     assert_close_to_reference(layer, inputs, got, backend)
     assert np.allclose(got, expect, rtol=1e-14, atol=1e-15)
 
@@ -355,3 +355,21 @@ def test_bad_forward_inputs(backend):
             layer.forward(bad)
     with pytest.raises(ValueError, match=r"\(3,\) or \(batch, 3\)"):
         layer.forward(np.zeros(5))
+
+
+def test_python_backend_skips_empty_outputs():
+    """A (2**31 + 1, 0) weight on a zero-size batch: nothing to compute, no 2**31 lists."""
+    import time
+
+    n = 2**31 + 1
+    start = time.perf_counter()
+    d = relukit.Dense(n, 0, backend="python")
+    assert d.forward(np.empty((0, n), np.float32)).shape == (0, 0)
+    layer = relukit.nn.Linear(n, 0, backend="python")
+    assert layer.forward(np.empty((0, n), np.float32)).shape == (0, 0)
+    assert layer.backward(np.empty((0, 0), np.float32)).shape == (0, n)
+    small = relukit.nn.Linear(3, 2, backend="python")
+    small.forward(np.ones((0, 3), np.float32))
+    small.backward(np.ones((0, 2), np.float32))
+    assert np.array_equal(small.weight.grad, np.zeros((3, 2), np.float32))
+    assert time.perf_counter() - start < 5.0

@@ -1,4 +1,4 @@
-"""relukit.nn.ReLU: the torch.nn.ReLU-style module (seed 003)."""
+"""relukit.nn.ReLU: the torch.nn.ReLU-style module."""
 
 from __future__ import annotations
 

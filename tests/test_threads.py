@@ -77,3 +77,46 @@ def test_environment_variable_bad_value_is_a_clear_error(value):
     proc = _run(value)
     assert proc.returncode != 0
     assert "RELUKIT_NUM_THREADS" in proc.stderr and "ValueError" in proc.stderr
+
+
+@pytest.mark.parametrize("huge", [2**64, 2**31, 10**30])
+def test_a_rejected_or_huge_count_never_reports_what_does_not_run(huge):
+    """A count beyond the pools' cap runs the cap, and says so; nothing raises half-way."""
+    relukit.set_num_threads(2)
+    relukit.set_num_threads(huge)
+    assert relukit.get_num_threads() == _threads.MAX_THREADS
+
+
+def test_counts_above_the_cap_are_clamped():
+    relukit.set_num_threads(1000)
+    assert relukit.get_num_threads() == _threads.MAX_THREADS == 64
+    relukit.set_num_threads(64)
+    assert relukit.get_num_threads() == 64
+    relukit.set_num_threads(7)
+    assert relukit.get_num_threads() == 7
+
+
+@pytest.mark.parametrize("bad", [0, -(2**64), 2.5, "3"])
+def test_a_rejected_count_leaves_the_setting(bad):
+    relukit.set_num_threads(3)
+    with pytest.raises((TypeError, ValueError)):
+        relukit.set_num_threads(bad)
+    assert relukit.get_num_threads() == 3
+
+
+def test_a_backend_cap_lowers_the_cap(monkeypatch):
+    heard: list[int] = []
+    monkeypatch.setattr(_threads, "_listeners", [])
+    monkeypatch.setattr(_threads, "_cap", _threads.MAX_THREADS)
+    relukit.set_num_threads(40)
+    _threads.register(heard.append, 16)
+    assert relukit.get_num_threads() == 16 and heard == [16]
+    relukit.set_num_threads(3)
+    assert heard == [16, 3]
+
+
+def test_the_environment_is_clamped_too():
+    env = {**os.environ, "RELUKIT_NUM_THREADS": "1000"}
+    code = "import relukit; print(relukit.get_num_threads())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "64", out.stderr

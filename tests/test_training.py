@@ -237,8 +237,9 @@ def test_modules_follow_backend(backend, monkeypatch):
     assert calls and set(calls) == {backend}
 
 
-def test_issue_example_trains():
-    """The issue's snippet, verbatim, on every backend the tests require."""
+def test_readme_training_loop_trains():
+    """The training loop of the nn module's docstring and the README, verbatim, on every
+    backend the tests require."""
     rng = np.random.default_rng(0)
     x = rng.random((64, 64), dtype=np.float32)
     y = (x[:, :10].argmax(1)).astype(np.int64)  # a learnable rule

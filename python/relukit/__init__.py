@@ -5,8 +5,7 @@
 (0.0, 3)
 """
 
-from relukit import nn
-from relukit._api import relu, relu_array, relu_grad
+from relukit._api import prelu_weight_grad, relu_array
 from relukit._backend import (
     BackendUnavailableError,
     available_backends,
@@ -14,30 +13,14 @@ from relukit._backend import (
     set_backend,
     use_backend,
 )
-from relukit._family import (
-    elu,
-    elu_grad,
-    gelu,
-    gelu_grad,
-    hardtanh,
-    hardtanh_grad,
-    leaky_relu,
-    leaky_relu_grad,
-    prelu,
-    prelu_grad,
-    prelu_weight_grad,
-    relu6,
-    relu6_grad,
-    sigmoid,
-    sigmoid_grad,
-    tanh,
-    tanh_grad,
-    threshold,
-    threshold_grad,
-)
 from relukit._threads import get_num_threads, set_num_threads
-from relukit.dense import Dense, SimpleNeuralLayer
-from relukit.nn import dead_fraction
+from relukit.ops import FUNCTIONS as _FUNCTIONS
+
+globals().update(_FUNCTIONS)  # relukit.relu, relukit.leaky_relu, ...: one per row of ops.OPS
+
+from relukit import nn  # noqa: E402  (its modules call the functions above)
+from relukit.dense import Dense, SimpleNeuralLayer  # noqa: E402
+from relukit.nn import dead_fraction  # noqa: E402
 
 try:
     from importlib.metadata import version as _version
@@ -53,32 +36,13 @@ __all__ = [
     "__version__",
     "available_backends",
     "dead_fraction",
-    "elu",
-    "elu_grad",
-    "gelu",
-    "gelu_grad",
     "get_backend",
     "get_num_threads",
-    "hardtanh",
-    "hardtanh_grad",
-    "leaky_relu",
-    "leaky_relu_grad",
     "nn",
-    "prelu",
-    "prelu_grad",
     "prelu_weight_grad",
-    "relu",
-    "relu6",
-    "relu6_grad",
     "relu_array",
-    "relu_grad",
     "set_backend",
     "set_num_threads",
-    "sigmoid",
-    "sigmoid_grad",
-    "tanh",
-    "tanh_grad",
-    "threshold",
-    "threshold_grad",
     "use_backend",
 ]
+__all__ += list(_FUNCTIONS)  # relu, leaky_relu, ...: one per row of ops.OPS

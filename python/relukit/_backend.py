@@ -59,7 +59,7 @@ def _import(name: str) -> ModuleType | None:
     _loaded[name] = module
     apply_threads = getattr(module, "set_num_threads", None)
     if apply_threads is not None:
-        _threads.register(apply_threads)
+        _threads.register(apply_threads, getattr(module, "MAX_THREADS", None))
     return module
 
 

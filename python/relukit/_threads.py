@@ -4,6 +4,11 @@
 run time (process-wide: the kernels' thread pools are shared) and ``None`` restores the
 default, the environment's value or else the CPUs this process may run on. Small calls always
 run on the calling thread; each backend documents its split threshold.
+
+The C and Rust thread pools run at most :data:`MAX_THREADS` threads (a backend module may say
+a lower cap of its own as ``MAX_THREADS``): a larger request is clamped to the cap, and
+:func:`get_num_threads` reports the count that runs. A request is checked completely before
+anything is stored or passed on, so a rejected one leaves the setting as it was.
 """
 
 from __future__ import annotations
@@ -12,8 +17,12 @@ import os
 from collections.abc import Callable
 
 ENV_VAR = "RELUKIT_NUM_THREADS"
+#: The most threads the kernels' pools run (csrc's relukit_max_threads, Rust's
+#: pool::MAX_THREADS).
+MAX_THREADS = 64
 
 _listeners: list[Callable[[int], None]] = []
+_cap: int = MAX_THREADS
 
 
 def cpu_count() -> int:
@@ -44,23 +53,35 @@ def _from_env() -> int | None:
 
 
 _env: int | None = _from_env()
-_current: int = _env or cpu_count()
+_requested: int = _env or cpu_count()
+_current: int = min(_requested, _cap)
 
 
 def get_num_threads() -> int:
-    """The number of threads a large C or Rust kernel call may use."""
+    """The number of threads a large C or Rust kernel call may use (what runs: at most
+    :data:`MAX_THREADS`)."""
     return _current
 
 
 def set_num_threads(n: int | None) -> None:
-    """Let large C and Rust calls use ``n`` threads (1 = never split); ``None`` = default."""
-    global _current
-    _current = (_env or cpu_count()) if n is None else _check(n, "set_num_threads(n)")
+    """Let large C and Rust calls use ``n`` threads (1 = never split; more than the pools'
+    cap, :data:`MAX_THREADS`, runs the cap); ``None`` = the default (``RELUKIT_NUM_THREADS``,
+    else the CPUs this process may run on). TypeError / ValueError leave the setting as is."""
+    global _current, _requested
+    requested = (_env or cpu_count()) if n is None else _check(n, "set_num_threads(n)")
+    current = min(requested, _cap)
     for apply in _listeners:
-        apply(_current)
+        apply(current)
+    _requested, _current = requested, current
 
 
-def register(apply: Callable[[int], None]) -> None:
-    """Called by the backend registry for each backend with a ``set_num_threads``."""
+def register(apply: Callable[[int], None], cap: int | None = None) -> None:
+    """Called by the backend registry for each backend with a ``set_num_threads`` (``cap``:
+    the backend's own ``MAX_THREADS``, if it has one, lowers the cap for all)."""
+    global _cap, _current
+    if cap is not None and cap >= 1:
+        _cap = min(_cap, int(cap))
+        _current = min(_requested, _cap)
     _listeners.append(apply)
-    apply(_current)
+    for listener in _listeners:
+        listener(_current)

@@ -1,8 +1,8 @@
 """Argument checks shared by every backend: the facade normalises once, backends compute.
 
 After :func:`array_and_out` a backend may assume: ``x`` and ``out`` are ndarrays of the same
-shape and dtype (native float32 or float64), ``out`` is writeable, and ``out`` is either ``x``
-itself (in place) or shares no memory with it.
+shape and dtype (native float32 or float64), ``out`` is writeable, no two elements of ``out``
+share a byte, and ``out`` is either ``x`` itself (in place) or shares no memory with it.
 """
 
 from __future__ import annotations
@@ -79,8 +79,32 @@ def _has_big_int(x: Any) -> bool:
     return any(type(v) is int and not INT64_MIN <= v <= INT64_MAX for v in items)
 
 
+def has_internal_overlap(a: np.ndarray) -> bool:
+    """Whether two elements of ``a`` may share a byte (a zero-stride or self-overlapping view).
+
+    Conservative: with the dimensions sorted by |stride|, each |stride| must be at least the
+    byte extent of the smaller ones; a view that fails that test may still not overlap (it is
+    then treated as overlapping, which costs a copy, never a wrong answer).
+    """
+    if a.flags.c_contiguous or a.flags.f_contiguous or a.size <= 1:
+        return False
+    extent = a.itemsize
+    for stride, n in sorted((abs(s), n) for s, n in zip(a.strides, a.shape, strict=True) if n > 1):
+        if stride < extent:
+            return True
+        extent += stride * (n - 1)
+    return False
+
+
 def array_and_out(x: np.ndarray, out: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``out`` against ``x`` (or allocate it) and resolve memory overlap."""
+    """Validate ``out`` against ``x`` (or allocate it) and resolve memory overlap.
+
+    Returns ``(x, work)``: the kernel reads ``x`` and writes ``work``. ``work`` is ``out``
+    itself, or (``out`` None) a new array, or -- when ``out`` has internal overlap (two of its
+    elements share a byte: a zero-stride view) -- a new temporary that the caller copies into
+    ``out`` afterwards (:func:`finish`), as NumPy's ufuncs do; x is then read from a copy if it
+    shares memory with ``out``.
+    """
     if out is None:
         return x, np.empty_like(x)
     if not isinstance(out, np.ndarray):
@@ -91,6 +115,10 @@ def array_and_out(x: np.ndarray, out: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"relukit: out has shape {out.shape}, the input has {x.shape}")
     if not out.flags.writeable:
         raise ValueError("relukit: out is read-only")
+    if has_internal_overlap(out):
+        if np.may_share_memory(x, out):
+            x = x.copy()
+        return x, np.empty(x.shape, x.dtype)
     if out is x:
         return x, out
     if (x.flags.owndata and out.flags.owndata) or not np.may_share_memory(x, out):
@@ -101,3 +129,12 @@ def array_and_out(x: np.ndarray, out: Any) -> tuple[np.ndarray, np.ndarray]:
     ):
         return out, out  # the same elements under another view: in place
     return x.copy(), out  # partial overlap: read from a copy, as NumPy ufuncs do
+
+
+def finish(out: np.ndarray | None, work: np.ndarray) -> np.ndarray:
+    """The result of a call given ``out`` and the ``work`` array :func:`array_and_out` gave:
+    ``work`` copied into ``out`` where it was a temporary."""
+    if out is None or work is out:
+        return work
+    np.copyto(out, work)
+    return out

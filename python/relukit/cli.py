@@ -29,7 +29,7 @@ def _check(args: argparse.Namespace) -> int:
         print("no backend to check")
         return 1
     ops = list(rows[0][1])
-    # one row per op, one column per backend (the ReLU family makes ~20 ops)
+    # one row per op, one column per backend (the activations make ~20 ops)
     cells = {
         (op, name): f"{'ok' if r[op].ok else 'FAIL'} {r[op].passed}/{r[op].total}"
         for name, r in rows
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--strict", action="store_true", help="fail when a backend is not available")
     check.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     check.set_defaults(run=_check)
-    _add_lazy(sub, "experiment", "train the seeds' MLP on digits with each activation and backend")
+    _add_lazy(sub, "experiment", "train an MLP on digits with each activation and backend")
     _add_lazy(sub, "plot", "draw each activation and its derivative to a PNG", module="plotting")
     register_bench(sub)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Dense layer ``y = relu(x @ W + b)`` (the guide's ``SimpleNeuralLayer``) on any backend."""
+"""Dense layer ``y = relu(x @ W + b)`` (and ``SimpleNeuralLayer``) on any backend."""
 
 from __future__ import annotations
 
@@ -29,6 +29,34 @@ def _init_weights(init: str, shape: tuple[int, int], rng: np.random.Generator) -
     raise ValueError(f"relukit: init={init!r} is unknown; valid: {', '.join(INITS)}")
 
 
+def layer_array(value: Any, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
+    """A layer parameter as every backend may read it: numbers (TypeError otherwise) of
+    exactly ``shape`` (ValueError naming ``what`` otherwise), stored C-contiguous, aligned,
+    writeable and of the layer's ``dtype`` -- ``value`` itself when it already is such an
+    ndarray, else a converted copy (any layout, e.g. the transposed view of a PyTorch
+    ``(out, in)`` weight; float arrays of another dtype are cast, ints converted)."""
+    a = to_array(value, what)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"relukit: {what} must be numbers, got dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"relukit: {what} must have shape {shape}, got {a.shape}")
+    if not (
+        type(a) is np.ndarray
+        and a.dtype == dtype
+        and a.flags.c_contiguous
+        and a.flags.aligned
+        and a.flags.writeable
+    ):
+        a = np.array(a, dtype=dtype, order="C")
+    return a
+
+
+def c_strides(shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, ...]:
+    """The strides NumPy gives a new C-contiguous array of ``shape`` and ``dtype`` (the
+    memory is never touched)."""
+    return np.empty(shape, dtype).strides
+
+
 def _size(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"relukit: {name} must be an int, got {type(value).__name__}")
@@ -40,9 +68,11 @@ def _size(value: Any, name: str) -> int:
 class Dense:
     """Fully connected layer with ReLU: ``forward(x) = relu(x @ weights + biases)``.
 
-    ``weights`` has shape (in_features, out_features) and ``biases`` (out_features,), as in the
-    guide. ``x`` is (in_features,) or (batch, in_features); numbers are cast to the layer's
-    dtype. Sums may round differently per backend (see the README's tolerance).
+    ``weights`` has shape (in_features, out_features) and ``biases`` (out_features,). An
+    array assigned to either is checked and stored as :func:`layer_array` says (C-contiguous,
+    the layer's dtype, the exact shape), and checked again before every call into a backend.
+    ``x`` is (in_features,) or (batch, in_features); numbers are cast to the layer's dtype.
+    Sums may round differently per backend (see the README's tolerance).
     """
 
     def __init__(
@@ -62,6 +92,10 @@ class Dense:
         except TypeError as exc:
             raise TypeError(f"relukit: dtype={dtype!r} is not a dtype") from exc
         self.dtype = check_dtype(np.empty(0, dt), "Dense dtype").dtype
+        self._w_shape = (self.in_features, self.out_features)
+        self._b_shape = (self.out_features,)
+        self._w_strides = c_strides(self._w_shape, self.dtype)
+        self._b_strides = c_strides(self._b_shape, self.dtype)
         if backend is not None:
             resolve(backend)  # an unknown or unbuilt backend fails here, not at forward()
         self.backend = backend
@@ -75,7 +109,7 @@ class Dense:
 
     @weights.setter
     def weights(self, value: Any) -> None:
-        self._weights = self._param(value, (self.in_features, self.out_features), "weights")
+        self._weights = layer_array(value, self._w_shape, self.dtype, "Dense weights")
 
     @property
     def biases(self) -> np.ndarray:
@@ -83,15 +117,19 @@ class Dense:
 
     @biases.setter
     def biases(self, value: Any) -> None:
-        self._biases = self._param(value, (self.out_features,), "biases")
+        self._biases = layer_array(value, self._b_shape, self.dtype, "Dense biases")
 
-    def _param(self, value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
-        a = np.asarray(value)
-        if a.dtype.kind not in "fiu":
-            raise TypeError(f"relukit: {name} must be numbers, got dtype {a.dtype}")
-        if a.shape != shape:
-            raise ValueError(f"relukit: {name} must have shape {shape}, got {a.shape}")
-        return np.array(a, dtype=self.dtype, order="C")  # an owned copy the layer controls
+    def _params(self) -> tuple[np.ndarray, np.ndarray]:
+        """weights and biases as the backend must see them, checked again right before a backend
+        call: the same arrays when unchanged (shape, C strides, dtype: an ndarray's data pointer
+        cannot move, so it stays aligned), else :func:`layer_array` of them -- an in-place
+        change (``layer.weights.shape = ...``) raises or is converted alike on every backend."""
+        w, b = self._weights, self._biases
+        if w.shape != self._w_shape or w.strides != self._w_strides or w.dtype is not self.dtype:
+            w = self._weights = layer_array(w, self._w_shape, self.dtype, "Dense weights")
+        if b.shape != self._b_shape or b.strides != self._b_strides or b.dtype is not self.dtype:
+            b = self._biases = layer_array(b, self._b_shape, self.dtype, "Dense biases")
+        return w, b
 
     def _input(self, x: Any) -> np.ndarray:
         a = to_array(x, "Dense input")
@@ -107,15 +145,16 @@ class Dense:
     def forward(self, x: Any, *, backend: str | None = None) -> np.ndarray:
         """``relu(x @ weights + biases)``; a 1-D input gives a 1-D output."""
         b = resolve(backend if backend is not None else self.backend)
+        w, bias = self._params()
         fast = b.dense_fast
         if fast is not None:
-            r = fast(x, self._weights, self._biases)
+            r = fast(x, w, bias)
             if r is not NotImplemented:
                 return r
         a = self._input(x)
         x2 = a.reshape(1, -1) if a.ndim == 1 else a
         out = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
-        b.dense_forward(x2, self._weights, self._biases, out)
+        b.dense_forward(x2, w, bias, out)
         return out[0] if a.ndim == 1 else out
 
     __call__ = forward
@@ -128,7 +167,7 @@ class Dense:
 
 
 class SimpleNeuralLayer(Dense):
-    """The guide's layer: standard-normal weights, zero biases, float64."""
+    """The classic tutorial layer: standard-normal weights, zero biases, float64."""
 
     def __init__(
         self,

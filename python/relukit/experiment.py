@@ -1,4 +1,4 @@
-"""The seeds' experiment (seed 004): an MLP on scikit-learn's digits with each activation.
+"""The activation experiment: an MLP on scikit-learn's digits with each activation.
 
 ``relukit experiment`` trains the same network (same seed, same data order) once per
 activation and backend, then writes into ``--out``:
@@ -46,26 +46,30 @@ from typing import Any
 
 import numpy as np
 
-from relukit import nn
+from relukit import nn, ops
 from relukit._backend import available_backends, resolve, use_backend
 
 #: Relative tolerance between two backends' per-epoch training losses, per dtype (see the
 #: module docstring for what was measured and where float32 stops holding it).
 LOSS_RTOL: dict[str, float] = {"float32": 1e-4, "float64": 1e-9}
 
+
+def _factories() -> dict[str, Callable[[str], nn.Module]]:
+    """Every nn activation module whose parameters all have defaults (relukit.ops.OPS), built
+    with them; PReLU's learnable slope in the network's dtype."""
+    made: dict[str, Callable[[str], nn.Module]] = {}
+    for module, op in ops.MODULES.items():
+        cls = getattr(nn, module)
+        if module == "PReLU":
+            made[op] = lambda dt, cls=cls: cls(dtype=dt)
+        elif all(p.default is not ops.REQUIRED for p in ops.BY_NAME[op].params):
+            made[op] = lambda dt, cls=cls: cls()
+    return made
+
+
 #: Activation name -> module factory (the network's dtype -> module; every module follows the
 #: backend current at call time).
-ACTIVATIONS: dict[str, Callable[[str], nn.Module]] = {
-    "relu": lambda dt: nn.ReLU(),
-    "leaky_relu": lambda dt: nn.LeakyReLU(0.01),
-    "prelu": lambda dt: nn.PReLU(dtype=dt),  # the learnable slope in the network's dtype
-    "elu": lambda dt: nn.ELU(),
-    "gelu": lambda dt: nn.GELU(),
-    "relu6": lambda dt: nn.ReLU6(),
-    "hardtanh": lambda dt: nn.Hardtanh(),
-    "sigmoid": lambda dt: nn.Sigmoid(),
-    "tanh": lambda dt: nn.Tanh(),
-}
+ACTIVATIONS: dict[str, Callable[[str], nn.Module]] = _factories()
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "relu6", "sigmoid", "tanh")
 #: Backends run by default: the python backend is left out (seconds per epoch).
 DEFAULT_BACKENDS = ("numpy", "c", "rust")
@@ -515,7 +519,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--activations",
         nargs="+",
-        help=f"activations (default: {', '.join(DEFAULT_ACTIVATIONS)}; also: hardtanh)",
+        help=f"activations (default: {', '.join(DEFAULT_ACTIVATIONS)}; also: "
+        f"{', '.join(a for a in ACTIVATIONS if a not in DEFAULT_ACTIVATIONS)})",
     )
     parser.add_argument("--out", type=Path, default=Path("experiment-out"), help="output folder")
     parser.add_argument("--quick", action="store_true", help="2 epochs: a smoke test")

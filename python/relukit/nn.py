@@ -16,8 +16,8 @@ without it a call runs on whatever backend is current at call time (``use_backen
 ``set_backend``, ``RELUKIT_BACKEND``). The loss and the optimizer are small NumPy code shared
 by every backend.
 
-Conventions: ``Linear`` weights have shape (in_features, out_features) as in the guide's
-layer (``x @ W + b``; PyTorch stores the transpose). ``parameters()`` returns
+Conventions: ``Linear`` weights have shape (in_features, out_features) as ``relukit.Dense``
+(``x @ W + b``; PyTorch stores the transpose). ``parameters()`` returns
 :class:`Parameter` objects, each with a ``.value`` array and a ``.grad`` array of the same
 shape and dtype; ``backward`` *adds* into ``.grad`` (as PyTorch does), so call
 ``zero_grad()`` once per step. A module keeps what its last ``forward`` needs for
@@ -27,63 +27,91 @@ shape and dtype; ``backward`` *adds* into ``.grad`` (as PyTorch does), so call
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-import relukit
-from relukit._api import relu, relu_grad
+from relukit._api import prelu_weight_grad
 from relukit._backend import resolve
 from relukit._validate import check_dtype, to_array
-from relukit.dense import INITS, _init_weights, _size
+from relukit.dense import INITS, _init_weights, _size, c_strides, layer_array
+from relukit.ops import BY_NAME, FUNCTIONS, MODULES, REQUIRED, Op
+
+relu, relu_grad = FUNCTIONS["relu"], FUNCTIONS["relu_grad"]
 
 __all__ = [
-    "ELU",
-    "GELU",
     "SGD",
-    "Hardtanh",
-    "LeakyReLU",
     "Linear",
     "Module",
-    "PReLU",
     "Parameter",
-    "ReLU",
-    "ReLU6",
     "Sequential",
-    "Sigmoid",
-    "Tanh",
-    "Threshold",
     "dead_fraction",
     "linear",
     "linear_backward",
     "softmax_cross_entropy",
 ]
+__all__ += list(MODULES)  # the activation modules: ReLU, LeakyReLU, ... (ops.OPS)
 
 
 # ---- parameters and the module protocol ----------------------------------------------------
 
 
 class Parameter:
-    """A learnable array: ``value`` and its gradient ``grad`` (same shape and dtype)."""
+    """A learnable array: ``value`` and its gradient ``grad`` (same shape and dtype).
 
-    __slots__ = ("grad", "name", "value")
+    The shape and dtype are fixed at construction. An array assigned to ``value`` is checked
+    and stored as :func:`relukit.dense.layer_array` says (numbers of exactly that shape, kept
+    when C-contiguous, aligned, writeable and of that dtype, else a converted copy: a
+    transposed or F-ordered view, another float dtype), and the layers check it again before
+    every backend call (:meth:`current`), so in-place changes cannot mislead a backend.
+    """
+
+    __slots__ = ("_dtype", "_shape", "_strides", "_value", "grad", "name")
 
     def __init__(self, value: np.ndarray, name: str = "") -> None:
-        self.value = np.ascontiguousarray(value)
-        self.grad = np.zeros_like(self.value)
+        a = np.ascontiguousarray(value)  # shape and dtype from it
+        check_dtype(a, f"parameter {name}".strip())
+        if not (a.flags.aligned and a.flags.writeable):
+            a = a.copy()
+        self._shape, self._dtype, self._strides = a.shape, a.dtype, c_strides(a.shape, a.dtype)
+        self._value = a
+        self.grad = np.zeros_like(a)
         self.name = name
 
     @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        self._value = layer_array(new, self._shape, self._dtype, self._what())
+
+    def current(self) -> np.ndarray:
+        """``value`` as a backend must read it, checked again (as ``Dense._params``)."""
+        v = self._value
+        if v.shape == self._shape and v.strides == self._strides and v.dtype is self._dtype:
+            return v
+        v = self._value = layer_array(v, self._shape, self._dtype, self._what())
+        return v
+
+    def _what(self) -> str:
+        return f"parameter {self.name!r}" if self.name else "parameter"
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.value.shape
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
 
     def zero_grad(self) -> None:
         """Set ``grad`` to zero, in place."""
         self.grad.fill(0)
 
     def __repr__(self) -> str:
-        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+        return f"Parameter({self.name!r}, shape={self._shape}, dtype={self._dtype})"
 
 
 class Module:
@@ -232,7 +260,7 @@ class Linear(Module):
         return [self.weight] if self.bias is None else [self.weight, self.bias]
 
     def _b(self) -> np.ndarray:
-        return self._zero_bias if self.bias is None else self.bias.value
+        return self._zero_bias if self.bias is None else self.bias.current()
 
     def forward(self, x: Any) -> np.ndarray:
         """``x @ weight + bias`` on the backend."""
@@ -244,7 +272,7 @@ class Linear(Module):
             )
         x2 = a.reshape(1, -1) if a.ndim == 1 else a
         out = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
-        resolve(self.backend).linear_forward(x2, self.weight.value, self._b(), out)
+        resolve(self.backend).linear_forward(x2, self.weight.current(), self._b(), out)
         self._x, self._x_ndim = x2, a.ndim
         return out[0] if a.ndim == 1 else out
 
@@ -258,10 +286,11 @@ class Linear(Module):
         if g.shape != want and not (self._x_ndim == 1 and g.shape == want[1:]):
             raise ValueError(f"relukit: Linear grad must have the output's shape, got {g.shape}")
         g2 = g.reshape(want)
+        w = self.weight.current()
         dx = np.empty_like(x2) if input_grad else None
-        dw = np.empty_like(self.weight.value)
-        db = None if self.bias is None else np.empty_like(self.bias.value)
-        resolve(self.backend).dense_backward(x2, self.weight.value, g2, dx, dw, db)
+        dw = np.empty_like(w)
+        db = None if self.bias is None else np.empty_like(self.bias.current())
+        resolve(self.backend).dense_backward(x2, w, g2, dx, dw, db)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -331,32 +360,28 @@ def _number(value: Any, name: str) -> float:
 class _Activation(Module):
     """An elementwise activation ``f = relukit.<op>`` with derivative ``relukit.<op>_grad``.
 
-    ``backward(grad) = grad * f'(x)`` with ``x`` the input of the last ``forward``.
-    Subclasses set ``op`` and ``_args()`` (the op's parameters after ``x``).
+    ``backward(grad) = grad * f'(x)`` with ``x`` the input of the last ``forward``. The
+    subclasses are made from :data:`relukit.ops.OPS` (one per row with a ``module``): ``op``
+    names the row, ``_params`` the op's parameters after ``x``, stored as attributes.
     """
 
     op = ""
+    _params: tuple[str, ...] = ()
 
     def __init__(self, *, backend: str | None = None) -> None:
         self.backend = _check_backend(backend)
         self._saved: Any = None
 
     def _args(self) -> tuple:
-        return ()
-
-    def _fn(self, suffix: str = "") -> Callable[..., Any]:
-        fn = getattr(relukit, self.op + suffix, None)
-        if fn is None:
-            raise NotImplementedError(f"relukit.{self.op}{suffix} is not available in this build")
-        return fn
+        return tuple(getattr(self, name) for name in self._params)
 
     def forward(self, x: Any) -> Any:
         self._saved = x
-        return self._fn()(x, *self._args(), backend=self.backend)
+        return FUNCTIONS[self.op](x, *self._args(), backend=self.backend)
 
     def derivative(self, x: Any) -> Any:
         """``f'(x)`` (the op's ``<op>_grad``) on this module's backend."""
-        return self._fn("_grad")(x, *self._args(), backend=self.backend)
+        return FUNCTIONS[BY_NAME[self.op].grad](x, *self._args(), backend=self.backend)
 
     def backward(self, grad: Any, *, input_grad: bool = True) -> Any:
         """``grad * f'(x)`` for the input ``x`` of the last ``forward``."""
@@ -372,11 +397,11 @@ class _Activation(Module):
         return f"{type(self).__name__}({params})"
 
     def _repr_params(self) -> dict[str, Any]:
-        return {}
+        return {name: getattr(self, name) for name in self._params}
 
 
 class ReLU(_Activation):
-    """Callable ReLU module (as ``torch.nn.ReLU``, seed 003); ``inplace=True`` overwrites its
+    """Callable ReLU module (as ``torch.nn.ReLU``); ``inplace=True`` overwrites its
     (writeable ndarray) input. ``backward`` uses the output: relu'(relu(x)) == relu'(x)."""
 
     op = "relu"
@@ -402,110 +427,55 @@ class ReLU(_Activation):
         return f"ReLU(inplace={self.inplace})"
 
 
-class LeakyReLU(_Activation):
-    """``leaky_relu(x, negative_slope)``: x for x > 0, ``negative_slope * x`` otherwise."""
-
-    op = "leaky_relu"
-
-    def __init__(self, negative_slope: float = 0.01, *, backend: str | None = None) -> None:
-        super().__init__(backend=backend)
-        self.negative_slope = _number(negative_slope, "negative_slope")
-
-    def _args(self) -> tuple:
-        return (self.negative_slope,)
-
-    def _repr_params(self) -> dict[str, Any]:
-        return {"negative_slope": self.negative_slope}
-
-
-class ELU(_Activation):
-    """``elu(x, alpha)``: x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
-
-    op = "elu"
-
-    def __init__(self, alpha: float = 1.0, *, backend: str | None = None) -> None:
-        super().__init__(backend=backend)
-        self.alpha = _number(alpha, "alpha")
-
-    def _args(self) -> tuple:
-        return (self.alpha,)
-
-    def _repr_params(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
-
-
-class GELU(_Activation):
-    """``gelu(x, approximate)``: ``x * Phi(x)`` (``approximate="tanh"``: the tanh formula)."""
-
-    op = "gelu"
-
-    def __init__(self, approximate: str = "none", *, backend: str | None = None) -> None:
-        super().__init__(backend=backend)
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"relukit: approximate must be 'none' or 'tanh', got {approximate!r}")
-        self.approximate = approximate
-
-    def _args(self) -> tuple:
-        return (self.approximate,)
-
-    def _repr_params(self) -> dict[str, Any]:
-        return {"approximate": self.approximate}
-
-
-class ReLU6(_Activation):
-    """``relu6(x) = min(max(x, 0), 6)``."""
-
-    op = "relu6"
-
-
-class Hardtanh(_Activation):
-    """``hardtanh(x, min_val, max_val)``: x clipped to [min_val, max_val]."""
-
-    op = "hardtanh"
-
-    def __init__(
-        self, min_val: float = -1.0, max_val: float = 1.0, *, backend: str | None = None
-    ) -> None:
-        super().__init__(backend=backend)
-        self.min_val = _number(min_val, "min_val")
-        self.max_val = _number(max_val, "max_val")
-        if not self.min_val <= self.max_val:
-            raise ValueError(f"relukit: min_val {min_val} must be <= max_val {max_val}")
-
-    def _args(self) -> tuple:
-        return (self.min_val, self.max_val)
-
-    def _repr_params(self) -> dict[str, Any]:
-        return {"min_val": self.min_val, "max_val": self.max_val}
-
-
-class Threshold(_Activation):
-    """``threshold(x, threshold, value)``: x if x > threshold, else ``value``."""
-
-    op = "threshold"
-
-    def __init__(self, threshold: float, value: float, *, backend: str | None = None) -> None:
-        super().__init__(backend=backend)
-        self.threshold = _number(threshold, "threshold")
-        self.value = _number(value, "value")
-
-    def _args(self) -> tuple:
-        return (self.threshold, self.value)
-
-    def _repr_params(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "value": self.value}
-
-
-class Sigmoid(_Activation):
-    """``sigmoid(x) = 1 / (1 + exp(-x))``."""
-
-    op = "sigmoid"
-
-
-class Tanh(_Activation):
-    """``tanh(x)``."""
-
-    op = "tanh"
+def _make_module(op: Op) -> type[_Activation]:
+    """The nn module of one op row: ``__init__`` takes the op's parameters (same defaults, same
+    checks as the function) and ``backend=``; made from source text for a real signature."""
+    if op.grad is None:
+        raise ValueError(f"op {op.name}: a module needs the op's derivative (Op.grad)")
+    ns: dict[str, Any] = {"_Activation": _Activation}
+    sig, lines = ["self"], []
+    for i, p in enumerate(op.params):
+        if p.default is REQUIRED:
+            sig.append(p.name)
+        else:
+            ns[f"_d{i}"] = p.default
+            sig.append(f"{p.name}=_d{i}")
+        ns[f"_c{i}"] = p.check
+        lines.append(f"    self.{p.name} = _c{i}({p.name}, {p.name!r})")
+    if op.constraint is not None:
+        ns["_constraint"] = op.constraint
+        lines.append(f"    _constraint({', '.join(f'self.{p.name}' for p in op.params)})")
+    src = "\n".join(
+        [
+            f"def __init__({', '.join(sig)}, *, backend=None):",
+            "    _Activation.__init__(self, backend=backend)",
+            *lines,
+        ]
+    )
+    exec(src, ns)  # source built from the table's names only
+    init = ns["__init__"]
+    init.__annotations__ = {
+        **{p.name: p.annotation for p in op.params},
+        "backend": str | None,
+        "return": None,
+    }
+    doc = (
+        f"``relukit.{op.name}`` as a module; ``backward(grad)`` is ``grad`` times "
+        f"``relukit.{op.grad}`` of the last input.\n\n    {op.doc.strip()}"
+    )
+    cls = type(
+        op.module,
+        (_Activation,),
+        {
+            "__doc__": doc,
+            "__init__": init,
+            "__module__": __name__,
+            "op": op.name,
+            "_params": tuple(p.name for p in op.params),
+        },
+    )
+    init.__qualname__ = f"{op.module}.__init__"
+    return cls
 
 
 class PReLU(_Activation):
@@ -531,7 +501,7 @@ class PReLU(_Activation):
         self.weight = Parameter(np.full(n, _number(init, "init"), dtype=self.dtype), "weight")
 
     def _args(self) -> tuple:
-        return (self.weight.value,)
+        return (self.weight.current(),)
 
     def parameters(self) -> list[Parameter]:
         return [self.weight]
@@ -540,12 +510,22 @@ class PReLU(_Activation):
         """Add dL/dweight into ``weight.grad``; return ``grad * prelu_grad(x, weight)``."""
         if self._saved is None:
             raise RuntimeError("relukit: PReLU.backward() before forward()")
-        wgrad = self._fn("_weight_grad")(self._saved, grad, self.weight.value)
+        wgrad = prelu_weight_grad(self._saved, grad, self.weight.current())
         self.weight.grad += np.asarray(wgrad, dtype=self.dtype).reshape(self.weight.shape)
         return super().backward(grad, input_grad=input_grad) if input_grad else None
 
     def _repr_params(self) -> dict[str, Any]:
         return {"num_parameters": self.weight.shape[0]}
+
+
+#: The modules written by hand (ReLU's inplace, PReLU's learnable weight); the table's other
+#: rows with a module get one made by :func:`_make_module`.
+_HAND_WRITTEN: dict[str, type[_Activation]] = {"ReLU": ReLU, "PReLU": PReLU}
+for _name, _op in MODULES.items():
+    if _name not in _HAND_WRITTEN:
+        globals()[_name] = _make_module(BY_NAME[_op])
+    elif _HAND_WRITTEN[_name].op != _op:
+        raise AssertionError(f"nn.{_name} runs {_HAND_WRITTEN[_name].op}, the table says {_op}")
 
 
 # ---- loss, optimizer, diagnostics ------------------------------------------------------------

@@ -1,8 +1,8 @@
-"""``relukit plot``: each activation and its derivative, one panel per op (seed 002's picture).
+"""``relukit plot``: each activation and its derivative, one panel per op.
 
-Seed 002 plots ``relu`` at the integers -3..4 (``plt.plot(z, Y, "o-")``) and explains that
-its derivative is 1 for x > 0 and 0 for x < 0. Here every op of the family gets that panel:
-the function as a line with the seed's integer points marked, and its derivative (the
+The classic ReLU picture plots ``relu`` at the integers -3..4 (``plt.plot(z, Y, "o-")``), with
+its derivative 1 for x > 0 and 0 for x < 0. Here every activation gets that panel: the
+function as a line with the integer points marked, and its derivative (the
 facade's ``<op>_grad``, which takes 0 at relu's kink, as PyTorch) dashed, all computed through
 relukit on the chosen backend. Rendered with matplotlib's Agg backend to a PNG.
 """
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import relukit
+from relukit import ops
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,34 @@ class OpSpec:
         return f"{self.name}({', '.join(['x', *args])})"
 
 
-#: Every op `relukit plot` knows, in the default order. The parameters are chosen to make
-#: each shape visible (leaky_relu's default slope 0.01 would look like relu).
-OPS: dict[str, OpSpec] = {
-    "relu": OpSpec("relu"),
+#: Parameters and ranges that make a shape visible (leaky_relu's default slope 0.01 would look
+#: like relu); any other op is drawn with its conformance row's default parameters on [-4, 4].
+_VISIBLE: dict[str, OpSpec] = {
     "leaky_relu": OpSpec("leaky_relu", (0.1,)),
     "prelu": OpSpec("prelu", (np.array([0.25]),)),
     "elu": OpSpec("elu", (1.0,)),
     "gelu": OpSpec("gelu"),
-    "gelu_tanh": OpSpec("gelu", kwargs={"approximate": "tanh"}),
     "relu6": OpSpec("relu6", lo=-3.0, hi=8.0),
     "hardtanh": OpSpec("hardtanh", (-1.0, 1.0)),
     "threshold": OpSpec("threshold", (1.0, -0.5)),
     "sigmoid": OpSpec("sigmoid", lo=-6.0, hi=6.0),
-    "tanh": OpSpec("tanh"),
 }
+
+
+def _specs() -> dict[str, OpSpec]:
+    """One panel per conformance row of every op with a derivative (relukit.ops.OPS)."""
+    specs = {}
+    for op in ops.OPS:
+        if op.grad is None:
+            continue
+        for check in op.checks:
+            default = OpSpec(op.name, kwargs=dict(check.param_sets[0]))
+            specs[check.name] = _VISIBLE.get(check.name, default)
+    return specs
+
+
+#: Every op `relukit plot` knows, in the default order (the op table's).
+OPS: dict[str, OpSpec] = _specs()
 
 
 def available_ops() -> list[str]:
@@ -95,7 +109,7 @@ def plot_activations(
     for ax, name in zip(axes.flat, names, strict=False):
         spec = OPS[name]
         x = np.linspace(spec.lo, spec.hi, points)
-        # seed 002's integer points (np.arange(-3, 5, 1)), within the panel's range
+        # the integer points (np.arange(-3, 5, 1)), within the panel's range
         z = np.arange(math.ceil(spec.lo), math.floor(spec.hi) + 1, dtype=np.float64)
         ax.plot(x, _eval(spec, x, False, backend), color="C0", lw=2, label="f(x)")
         ax.plot(z, _eval(spec, z, False, backend), "o", color="C0", ms=4)

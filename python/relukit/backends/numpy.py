@@ -1,7 +1,8 @@
 """NumPy backend: ufuncs, written to the numeric contract.
 
 ``np.maximum(x, 0)`` is exactly the contract for relu (NaN kept, -0.0 -> +0.0); the argument
-order matters, ``np.maximum(0, x)`` keeps -0.0.
+order matters, ``np.maximum(0, x)`` keeps -0.0. Scalars are of x's dtype throughout, so NumPy
+1.x and 2.x pick the same loops.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ def relu_grad_int(x: int) -> int:
 
 
 def relu_array(x: np.ndarray, out: np.ndarray) -> None:
-    np.maximum(x, 0, out=out)
+    # a zero of x's dtype: NumPy 1.x would run the Python int 0 through a float64 loop for a
+    # float32 x, which quiets a signalling NaN on the way
+    np.maximum(x, x.dtype.type(0), out=out)
 
 
 def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
     nan = np.isnan(x)
-    positive = np.greater(x, 0)
+    positive = np.greater(x, x.dtype.type(0))
     np.copyto(out, x, where=nan)  # NaN propagates with its bits (a no-op in place)
     np.copyto(out, positive, where=~nan)
 
@@ -41,13 +44,13 @@ def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     np.matmul(x, w, out=out)
     out += b
-    np.maximum(out, 0, out=out)
+    np.maximum(out, out.dtype.type(0), out=out)
 
 
 relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
 
 
-# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
+# ==== the other activations (the kernels of relukit.ops.KERNELS; contract: docs/activations.md)
 #
 # Piecewise-linear ops select with NumPy compares and copyto (NaN bits copied, never computed)
 # and multiply in the array's dtype: bit for bit the same as every other backend. The
@@ -97,14 +100,14 @@ def _via_f64(x: np.ndarray, out: np.ndarray, f: Callable[..., np.ndarray], *para
 
 
 def _leaky(x: np.ndarray, out: np.ndarray, slopes: np.ndarray | float) -> None:
-    keep = ~np.less_equal(x, 0)  # x > 0 or NaN: x itself (np.where copies its bits)
+    keep = ~np.less_equal(x, x.dtype.type(0))  # x > 0 or NaN: x itself (np.where copies its bits)
     with np.errstate(all="ignore"):
         product = np.multiply(x, slopes)
     np.copyto(out, np.where(keep, x, product))
 
 
 def _leaky_grad(x: np.ndarray, out: np.ndarray, slopes: np.ndarray | float) -> None:
-    grad = np.where(np.greater(x, 0), x.dtype.type(1), slopes)
+    grad = np.where(np.greater(x, x.dtype.type(0)), x.dtype.type(1), slopes)
     np.copyto(out, np.where(np.isnan(x), x, grad))
 
 
@@ -153,7 +156,7 @@ def hardtanh_array(x: np.ndarray, out: np.ndarray, lo: float, hi: float) -> None
 
 
 def hardtanh_grad_array(x: np.ndarray, out: np.ndarray, lo: float, hi: float) -> None:
-    inside = np.greater(x, lo) & np.less(x, hi)
+    inside = np.greater(x, x.dtype.type(lo)) & np.less(x, x.dtype.type(hi))
     np.copyto(out, np.where(np.isnan(x), x, inside.astype(x.dtype)))
 
 
@@ -166,11 +169,11 @@ def threshold_grad_float(x: float, th: float, value: float) -> float:
 
 
 def threshold_array(x: np.ndarray, out: np.ndarray, th: float, value: float) -> None:
-    np.copyto(out, np.where(np.less_equal(x, th), x.dtype.type(value), x))
+    np.copyto(out, np.where(np.less_equal(x, x.dtype.type(th)), x.dtype.type(value), x))
 
 
 def threshold_grad_array(x: np.ndarray, out: np.ndarray, th: float, value: float) -> None:
-    above = np.greater(x, th).astype(x.dtype)
+    above = np.greater(x, x.dtype.type(th)).astype(x.dtype)
     np.copyto(out, np.where(np.isnan(x), x, above))
 
 

@@ -1,6 +1,6 @@
-"""Pure Python backend: the guide's Python written to the numeric contract.
+"""Pure Python backend: the textbook Python loop written to the numeric contract.
 
-The guide's ``max(0, x)`` returns the int 0 for negative floats and drops NaN; here every
+The textbook ``max(0, x)`` returns the int 0 for negative floats and drops NaN; here every
 element goes through plain Python floats, and a NaN's exact bits are copied through (a
 float32 signalling NaN would otherwise come back quieted by the float32 -> float conversion).
 NumPy only supplies the buffers; the arithmetic is Python's.
@@ -64,7 +64,9 @@ def relu_grad_array(x: np.ndarray, out: np.ndarray) -> None:
 
 
 def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """The guide's layer loop: for each output, sum x[k] * w[k][j] over k, add b[j], relu."""
+    """The layer loop: for each output, sum x[k] * w[k][j] over k, add b[j], relu."""
+    if out.size == 0:  # no output: never turn a (huge, 0) weight into lists
+        return
     weights = w.tolist()
     biases = b.tolist()
     rows = []
@@ -83,7 +85,7 @@ def dense_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) 
 relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path only
 
 
-# ==== the ReLU family (relukit._family's protocol; contract in docs/activations.md) =========
+# ==== the other activations (the kernels of relukit.ops.KERNELS; contract: docs/activations.md)
 #
 # Plain Python floats and the math module, one element at a time. A float32 array's elements
 # are exact as Python floats and every result is rounded once to float32 when stored, so the
@@ -318,6 +320,8 @@ def _store(out: np.ndarray, rows: list) -> None:
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """y[r][j] = b[j] + sum over k of x[r][k] * w[k][j]."""
+    if out.size == 0:
+        return
     weights = w.tolist()
     biases = b.tolist()
     rows = []
@@ -341,6 +345,11 @@ def dense_backward(
     db: np.ndarray | None,
 ) -> None:
     """dx = dy @ w.T, dw = x.T @ dy, db = column sums of dy, one element at a time."""
+    if dy.size == 0:  # every sum is empty: zeros (never lists of a (huge, 0) weight)
+        for a in (dx, dw, db):
+            if a is not None:
+                a.fill(0)
+        return
     xs, ws, dys = x.tolist(), w.tolist(), dy.tolist()
     n_in, n_out = w.shape
     if dx is not None:

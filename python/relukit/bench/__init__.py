@@ -4,6 +4,7 @@ Modules: :mod:`~relukit.bench.cases` (the case registry: ops, data, timed statem
 :mod:`~relukit.bench.timing` (calibrated, interleaved timing), :mod:`~relukit.bench.sweep`
 (runs the cases), :mod:`~relukit.bench.machine` (CPU, caches, versions),
 :mod:`~relukit.bench.report` (tables, JSON, ``--compare``), :mod:`~relukit.bench.plot`,
-:mod:`~relukit.bench.targets` (issue 3's rows), :mod:`~relukit.bench.schema` (JSON Schema of
-``--json``) and :mod:`~relukit.bench.cli`. How to read the report: ``docs/benchmark.md``.
+:mod:`~relukit.bench.targets` (the kernels' speed targets), :mod:`~relukit.bench.schema`
+(JSON Schema of ``--json``) and :mod:`~relukit.bench.cli`. How to read the report:
+``docs/benchmark.md``.
 """

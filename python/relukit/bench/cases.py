@@ -30,8 +30,8 @@ import numpy as np
 
 import relukit
 from relukit.conformance import (
-    FAMILY,
-    FAMILY_BY_NAME,
+    ACTIVATIONS,
+    ACTIVATIONS_BY_NAME,
     Activation,
     dense_reference,
     dense_tolerance,
@@ -103,7 +103,7 @@ OPS: dict[str, Op] = {
             "Dense(in, out).forward(x)",
             "np.maximum(x @ W + b, 0)",
             "x @ W",
-            "relu(x @ W + b); batch 1 is the 1-D input of the guide; the roofline is the "
+            "relu(x @ W + b); batch 1 is a 1-D input; the roofline is the "
             "matrix product alone (NumPy's BLAS)",
         ),
         Op(
@@ -118,90 +118,15 @@ OPS: dict[str, Op] = {
 }
 
 
-def _sqrt_2pi() -> float:
-    return math.sqrt(2 * math.pi)
-
-
-def _np_gelu_grad(x: np.ndarray) -> np.ndarray:
-    from relukit.backends._erfc import erfc
-
-    cdf = 0.5 * erfc(-x * 0.7071067811865476)
-    return (cdf + x * np.exp(-0.5 * x * x) / _sqrt_2pi()).astype(x.dtype)
-
-
-def _np_gelu_tanh_grad(x: np.ndarray) -> np.ndarray:
-    k, c = 0.7978845608028654, 0.044715
-    t = np.tanh(k * (x + c * x**3))
-    return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)).astype(x.dtype)
-
-
-def _np_sigmoid_grad(x: np.ndarray) -> np.ndarray:
-    s = 1 / (1 + np.exp(-x))
-    return (s * (1 - s)).astype(x.dtype)
-
-
-def _one(x: np.ndarray, keep: np.ndarray, other: Any) -> np.ndarray:
-    return np.where(keep, x.dtype.type(1), x.dtype.type(other))
-
-
-#: The derivatives' plain NumPy spellings (the family table has them for the forward ops only):
-#: name -> (function of x and the params, displayed expression).
-_GRAD_NUMPY: dict[str, tuple[Callable[..., np.ndarray], str]] = {
-    "leaky_relu_grad": (
-        lambda x, negative_slope: _one(x, x > 0, negative_slope),
-        "np.where(x > 0, 1, negative_slope)",
-    ),
-    "prelu_grad": (
-        lambda x, weight: _one(x, x > 0, np.ravel(weight)[0]),
-        "np.where(x > 0, 1, weight)",
-    ),
-    "relu6_grad": (lambda x: ((x > 0) & (x < 6)).astype(x.dtype), "((x > 0) & (x < 6)).astype"),
-    "hardtanh_grad": (
-        lambda x, min_val, max_val: ((x > min_val) & (x < max_val)).astype(x.dtype),
-        "((x > min_val) & (x < max_val)).astype",
-    ),
-    "threshold_grad": (
-        lambda x, threshold, value: (x > threshold).astype(x.dtype),
-        "(x > threshold).astype",
-    ),
-    "elu_grad": (
-        lambda x, alpha: np.where(x > 0, 1, alpha * np.exp(x)).astype(x.dtype),
-        "np.where(x > 0, 1, alpha * np.exp(x))",
-    ),
-    "gelu_grad": (lambda x, approximate: _np_gelu_grad(x), "Phi(x) + x phi(x) (erfc, exp)"),
-    "gelu_tanh_grad": (
-        lambda x, approximate: _np_gelu_tanh_grad(x),
-        "0.5 (1 + t) + 0.5 x (1 - t^2) u'(x), t = np.tanh(u(x))",
-    ),
-    "sigmoid_grad": (lambda x: _np_sigmoid_grad(x), "s (1 - s), s = 1 / (1 + np.exp(-x))"),
-    "tanh_grad": (lambda x: (1 - np.tanh(x) ** 2).astype(x.dtype), "1 - np.tanh(x) ** 2"),
-}
-#: The forward ops' NumPy spellings as displayed (the functions are the table's ``numpy_expr``).
-_FORWARD_NUMPY = {
-    "leaky_relu": "np.where(x > 0, x, x * negative_slope)",
-    "prelu": "np.where(x > 0, x, x * weight)",
-    "relu6": "np.clip(x, 0, 6)",
-    "hardtanh": "np.clip(x, min_val, max_val)",
-    "threshold": "np.where(x > threshold, x, value)",
-    "elu": "np.where(x > 0, x, alpha * (np.exp(x) - 1))",
-    "gelu": "0.5 x (1 + erf(x / sqrt 2)) (erfc)",
-    "gelu_tanh": "0.5 x (1 + np.tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
-    "sigmoid": "1 / (1 + np.exp(-x))",
-    "tanh": "np.tanh(x)",
-}
-
-
 def _params_text(params: dict[str, Any]) -> str:
     return "".join(f", {k}={v!r}" for k, v in params.items())
 
 
-def family_numpy(entry: Activation) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-    """The plain NumPy expression of a family op with its default params (floating-point
-    warnings silenced: exp overflows in the tails) and how it is displayed."""
-    if entry.numpy_expr is not None:
-        fn, text = entry.numpy_expr, _FORWARD_NUMPY.get(entry.name, entry.name)
-    else:
-        fn, text = _GRAD_NUMPY[entry.name]
+def activation_numpy(entry: Activation) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """The plain NumPy expression of an activation (the op table's) with its default params
+    (floating-point warnings silenced: exp overflows in the tails) and how it is displayed."""
+    assert entry.numpy is not None
+    fn, text = entry.numpy
     bound = partial(fn, **entry.params)
 
     def ref(x: np.ndarray) -> np.ndarray:
@@ -211,23 +136,23 @@ def family_numpy(entry: Activation) -> tuple[Callable[[np.ndarray], np.ndarray],
     return ref, text
 
 
-for _entry in FAMILY:
+for _entry in ACTIVATIONS:
     _func = getattr(_entry.func, "__name__", _entry.name)
     OPS[_entry.name] = Op(
         _entry.name,
         "elementwise",
         f"{_func}(x, out=y{_params_text(_entry.params)})",
-        family_numpy(_entry)[1],
+        activation_numpy(_entry)[1],
         "np.copyto(y, x)",
-        "ReLU family, default params, into a preallocated y; checked with the conformance "
+        "default params, into a preallocated y; checked with the conformance "
         "table's verify ("
         + ("bit for bit" if _entry.exact else "within its ulp bound")
         + "); the NumPy reference is checked loosely (|x| < 1e4, relative 1e-3)",
     )
 
-#: The ReLU family ops (``--ops family``); not in the default sweep, which they would
-#: make several times longer.
-FAMILY_OPS = tuple(e.name for e in FAMILY)
+#: The activation ops but relu's (``--ops activations``); not in the default sweep, which
+#: they would make several times longer.
+ACTIVATION_OPS = tuple(e.name for e in ACTIVATIONS)
 DEFAULT_OPS = ("relu", "relu_inplace", "relu_grad", "dense", "relu_float")
 #: Dense shapes of the default sweep: (batch, in, out). Batch 1 is a 1-D input.
 DENSE_SHAPES = ((1, 3, 2), (1, 784, 256), (32, 784, 256), (256, 784, 256))
@@ -611,9 +536,9 @@ def _loose_mismatch(x: np.ndarray, got: Any, entry: Activation) -> str | None:
     )
 
 
-def _family_impls(case: Case, d: ElementwiseData, backends: list[str]) -> list[Impl]:
-    entry = FAMILY_BY_NAME[case.op]
-    ref, _ = family_numpy(entry)
+def _activation_impls(case: Case, d: ElementwiseData, backends: list[str]) -> list[Impl]:
+    entry = ACTIVATIONS_BY_NAME[case.op]
+    ref, _ = activation_numpy(entry)
     env = {"f": entry.bound(), "ref": ref, **_NP_NAMES}
     env.update(x=d.x, y=d.y)
     x = d.x
@@ -697,8 +622,8 @@ def _scalar_impls(case: Case, backends: list[str]) -> list[Impl]:
 
 def build(case: Case, backends: list[str], workspace: Workspace) -> list[Impl]:
     """The implementations of ``case`` for ``backends`` (backend names, in order)."""
-    if case.op in FAMILY_BY_NAME:
-        return _family_impls(case, workspace.elementwise(case.dtype, case.n), backends)
+    if case.op in ACTIVATIONS_BY_NAME:
+        return _activation_impls(case, workspace.elementwise(case.dtype, case.n), backends)
     if case.kind == "elementwise":
         return _elementwise_impls(case, workspace.elementwise(case.dtype, case.n), backends)
     if case.kind == "dense":

@@ -69,21 +69,23 @@ def register(sub: Any) -> None:
         "bench",
         help="cross-backend benchmark with a roofline (see docs/benchmark.md)",
         description="Time relu, relu in place, relu_grad and the dense layer (and, with "
-        "--ops family, the ReLU family ops) on every backend against NumPy and the memory "
-        "roofline (np.copyto on the same buffers), checking every output. Lists are "
-        "comma-separated.",
+        "--ops activations, every other activation and derivative) on every backend against "
+        "NumPy and the memory roofline (np.copyto on the same buffers), checking every "
+        "output. Lists are comma-separated.",
     )
     p.add_argument("--quick", action="store_true", help="a small sweep, well under a minute")
     p.add_argument(
-        "--targets", action="store_true", help="measure the issue-3 kernel targets (C and Rust)"
+        "--targets",
+        action="store_true",
+        help="measure C and Rust against the kernel speed targets (docs/benchmark.md)",
     )
     p.add_argument(
         "--ops",
-        type=_csv(_choice((*C.OPS, "family"))),
+        type=_csv(_choice((*C.OPS, "activations"))),
         metavar="LIST",
-        help=f"ops (default {','.join(C.DEFAULT_OPS)}; also: relu_alloc, and the ReLU "
-        f"family, not in the default sweep: {','.join(C.FAMILY_OPS)}, or 'family' for "
-        "all of them)",
+        help=f"ops (default {','.join(C.DEFAULT_OPS)}; also: relu_alloc, and the other "
+        f"activations, not in the default sweep: {','.join(C.ACTIVATION_OPS)}, or "
+        "'activations' for all of them)",
     )
     p.add_argument(
         "--dtypes",
@@ -162,10 +164,10 @@ def _need(module: str, what: str) -> None:
 
 
 def expand_ops(ops: list[str]) -> list[str]:
-    """``family`` -> every ReLU family op; duplicates dropped, order kept."""
+    """``activations`` -> every activation op but relu's; duplicates dropped, order kept."""
     out: list[str] = []
     for op in ops:
-        for name in C.FAMILY_OPS if op == "family" else (op,):
+        for name in C.ACTIVATION_OPS if op == "activations" else (op,):
             if name not in out:
                 out.append(name)
     return out

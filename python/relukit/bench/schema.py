@@ -8,25 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-#: The ops of ``relukit bench`` (the registry ``relukit.bench.cases.OPS``, kept in step by a test).
+from relukit.ops import CHECKS
+
+#: The ops of ``relukit bench`` that are not rows of the op table's conformance checks
+#: (the registry ``relukit.bench.cases.OPS``, kept in step by a test).
 _CORE_OPS = ["relu", "relu_inplace", "relu_alloc", "relu_grad", "dense", "relu_float"]
-#: The ReLU family ops (``--ops family``).
-_FAMILY_OPS = [
-    f"{op}{suffix}"
-    for op in (
-        "leaky_relu",
-        "prelu",
-        "relu6",
-        "hardtanh",
-        "threshold",
-        "elu",
-        "gelu",
-        "gelu_tanh",
-        "sigmoid",
-        "tanh",
-    )
-    for suffix in ("", "_grad")
-]
+#: The other activations (``--ops activations``): the op table's conformance rows.
+_ACTIVATION_OPS = [check.name for _, check in CHECKS]
 
 _NUM = {"type": "number"}
 _OPT_NUM = {"type": ["number", "null"]}
@@ -101,7 +89,7 @@ _CASE = {
     "additionalProperties": False,
     "properties": {
         "id": _STR,
-        "op": {"enum": [*_CORE_OPS, *_FAMILY_OPS]},
+        "op": {"enum": [*_CORE_OPS, *_ACTIVATION_OPS]},
         "kind": {"enum": ["elementwise", "dense", "scalar"]},
         "dtype": {"enum": ["float32", "float64"]},
         "n": {"type": "integer", "minimum": 0},

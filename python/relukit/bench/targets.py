@@ -1,4 +1,4 @@
-"""``relukit bench --targets``: the kernel targets of issue 3, one measured row each.
+"""``relukit bench --targets``: the C and Rust kernels' speed targets, one measured row each.
 
 Each :class:`Target` names the cases it needs, what the backend is compared with (the NumPy
 reference, the relu reference as a bandwidth baseline, or the roofline) and a goal per
@@ -30,7 +30,7 @@ BACKENDS = ("c", "rust")
 
 @dataclass(frozen=True)
 class Target:
-    """One row of the issue's table for one op."""
+    """One row of the speed-target table for one op."""
 
     row: str
     cases: tuple[C.Case, ...]
@@ -51,7 +51,7 @@ def dram_elements(l3_bytes: int, dtype: str = "float32") -> int:
 
 
 def targets(l3_bytes: int, two: int = 2) -> list[Target]:
-    """The rows of issue 3 for this machine (``two`` = the thread count of the two-thread
+    """The speed-target rows for this machine (``two`` = the thread count of the two-thread
     rows); L2 = 16K-256K elements, L3 = 1-16 MiB arrays, DRAM >= max(128 MiB, 4x L3)."""
     l2_sizes = (16 * C.KI, 64 * C.KI, 256 * C.KI)
     l3_sizes = (256 * C.KI, C.MI, 4 * C.MI)  # 1, 4, 16 MiB of float32
@@ -156,7 +156,7 @@ def targets(l3_bytes: int, two: int = 2) -> list[Target]:
     )
     rows.append(
         Target(
-            "dense forward 3->2, batch 1 (the guide's, float64)",
+            "dense forward 3->2, batch 1 (SimpleNeuralLayer, float64)",
             (C.Case("dense", "float64", shape=(1, 3, 2), threads=1),),
             "ref",
             "np.maximum(x @ W + b, 0)",
@@ -284,7 +284,8 @@ def table(entries: list[dict[str, Any]]) -> Table:
     """The targets as a rich table."""
     t = Table(
         title=Text(
-            "issue 3 targets: C and Rust, each timed side by side with its baseline", style="bold"
+            "kernel speed targets: C and Rust, each timed side by side with its baseline",
+            style="bold",
         ),
         caption="measured = the worst of the row's sizes (best times; per size on the right); "
         "ratios >= goal are met for speedups, <= goal for time ratios (lower = faster)",

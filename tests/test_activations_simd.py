@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from relukit.conformance import FAMILY
+from relukit.conformance import ACTIVATIONS
 
 SMOOTH = (
     "sigmoid",
@@ -27,7 +27,7 @@ SMOOTH = (
     "gelu_tanh",
     "gelu_tanh_grad",
 )
-CASES = [(e, p) for e in FAMILY if e.name in SMOOTH for p in e.param_sets]
+CASES = [(e, p) for e in ACTIVATIONS if e.name in SMOOTH for p in e.param_sets]
 IDS = [f"{e.name}-{'-'.join(map(str, p.values()))}" for e, p in CASES]
 
 
@@ -78,7 +78,7 @@ def test_forced_portable_path_gives_the_same_bits(x, here, tmp_path):
     np.save(tmp_path / "x.npy", x)
     script = (
         "import sys, numpy as np; sys.path.insert(0, sys.argv[2]);"
-        "import test_family_simd as t;"
+        "import test_activations_simd as t;"
         "r = t.results(np.load(sys.argv[1] + '/x.npy'));"
         "np.savez(sys.argv[1] + '/portable.npz', **{k.replace('/', '@'): v for k, v in r.items()})"
     )

@@ -1,4 +1,4 @@
-"""The ReLU family (leaky_relu, prelu, relu6, hardtanh, threshold, elu, gelu, sigmoid, tanh and
+"""The activations (leaky_relu, prelu, relu6, hardtanh, threshold, elu, gelu, sigmoid, tanh and
 every derivative) in every backend, against relukit.conformance's references: bit for bit for
 the piecewise-linear ops, within the stated ulp bounds for the transcendental ones."""
 
@@ -15,20 +15,20 @@ from hypothesis import strategies as st
 
 import relukit
 from conftest import BACKENDS, DTYPES, backend_module, bits
-from relukit import _family
+from relukit import _api, ops
 from relukit.conformance import (
-    FAMILY,
-    FAMILY_BY_NAME,
+    ACTIVATIONS,
+    ACTIVATIONS_BY_NAME,
     LENGTHS,
     Activation,
-    family_edge_values,
-    family_random_values,
+    activation_edge_values,
+    activation_random_values,
     layouts,
     same_bits,
     ulp_error,
 )
 
-IDS = [a.name for a in FAMILY]
+IDS = [a.name for a in ACTIVATIONS]
 NATIVE = ("c", "rust")
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
@@ -89,30 +89,30 @@ def check_forms(entry: Activation, params: dict, x: np.ndarray, backend: str, wh
 
 
 def test_every_op_is_public_and_in_the_table():
-    names = {a.name for a in FAMILY}
-    for name, func in _family.FUNCTIONS.items():
+    names = {a.name for a in ACTIVATIONS}
+    for name, func in ops.FUNCTIONS.items():
         assert getattr(relukit, name) is func
         assert name in relukit.__all__
-        assert name in names or name in {"gelu", "gelu_grad"}  # gelu_tanh: same functions
-    assert relukit.prelu_weight_grad is _family.prelu_weight_grad
-    for a in FAMILY:
+        assert name in names or name in {"gelu", "gelu_grad", "relu", "relu_grad"}
+    assert relukit.prelu_weight_grad is _api.prelu_weight_grad
+    for a in ACTIVATIONS:
         if a.grad is not None:
-            assert FAMILY_BY_NAME[a.grad].func.__name__ == a.func.__name__ + "_grad"
-            assert FAMILY_BY_NAME[a.grad].param_sets == a.param_sets
-    assert len(FAMILY) == 20
+            assert ACTIVATIONS_BY_NAME[a.grad].func.__name__ == a.func.__name__ + "_grad"
+            assert ACTIVATIONS_BY_NAME[a.grad].param_sets == a.param_sets
+    assert len(ACTIVATIONS) == sum(len(op.checks) for op in ops.OPS if not op.fast) >= 20
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_backend_defines_the_family(backend):
+def test_every_backend_defines_every_kernel(backend):
     module = backend_module(backend)
-    for k in _family.KERNELS:
+    for k in ops.KERNELS:
         assert callable(getattr(module, k + "_float")), k
         assert callable(getattr(module, k + "_array")), k
     assert callable(module.prelu_array) and callable(module.prelu_grad_array)
 
 
 def test_entry_helpers():
-    leaky = FAMILY_BY_NAME["leaky_relu"]
+    leaky = ACTIVATIONS_BY_NAME["leaky_relu"]
     x = np.array([-2.0, 3.0])
     assert leaky.params == {"negative_slope": 0.01}
     assert leaky.bound()(x).tolist() == [-0.02, 3.0]
@@ -120,8 +120,8 @@ def test_entry_helpers():
     assert leaky.verify(x, leaky.call(x))
     assert not leaky.verify(x, np.array([-0.02, 3.0000000000000004]))
     assert not leaky.verify(x, x.astype(np.float32))
-    assert leaky.numpy_expr(x, **leaky.params).tolist() == [-0.02, 3.0]
-    gelu = FAMILY_BY_NAME["gelu"]
+    assert leaky.numpy[0](x, **leaky.params).tolist() == [-0.02, 3.0]
+    gelu = ACTIVATIONS_BY_NAME["gelu"]
     assert not gelu.exact
     assert gelu.verify(x, relukit.gelu(x))
     assert not gelu.verify(x, relukit.gelu(x) * (1 + 1e-14))
@@ -134,7 +134,7 @@ def test_entry_helpers():
 def test_piecewise_references(dtype):
     t = dtype.type
     x = np.array([3.5, -2.0, 0.0, -0.0, np.inf, -np.inf, np.nan, 6.0, 7.0, 0.1, -1.0], dtype)
-    ref = FAMILY_BY_NAME
+    ref = ACTIVATIONS_BY_NAME
 
     def want(values):
         return np.array(values, dtype)
@@ -189,12 +189,12 @@ def test_transcendental_references_against_math():
         ],
     }
     for name, values in expect.items():
-        value = FAMILY_BY_NAME[name].ref(xs)[0].astype(np.float64)
+        value = ACTIVATIONS_BY_NAME[name].ref(xs)[0].astype(np.float64)
         np.testing.assert_allclose(value, values, rtol=1e-12, atol=1e-300, err_msg=name)
 
 
 def test_ulp_error_measures_ulps():
-    entry = FAMILY_BY_NAME["tanh"]
+    entry = ACTIVATIONS_BY_NAME["tanh"]
     x = np.array([0.5, 0.7, np.nan, 0.0, -0.0], np.float32)
     good = entry.ref(x)[0].astype(np.float32)
     good[2], good[3], good[4] = x[2], 0.0, -0.0
@@ -216,24 +216,24 @@ def test_ulp_error_measures_ulps():
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("entry", FAMILY, ids=IDS)
+@pytest.mark.parametrize("entry", ACTIVATIONS, ids=IDS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_edge_values_every_layout(backend, entry, dtype):
     for params in entry.param_sets:
-        edges = family_edge_values(entry, params, dtype)
+        edges = activation_edge_values(entry, params, dtype)
         for layout, x in layouts(edges):
             check_forms(entry, params, x, backend, f"{backend} {entry.name}{params} {layout}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("entry", FAMILY, ids=IDS)
+@pytest.mark.parametrize("entry", ACTIVATIONS, ids=IDS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_lengths_and_random_values(backend, entry, dtype):
     """Every length around the vector widths (and unaligned), random bits and normal values."""
     rng = np.random.default_rng(len(entry.name))
     params = entry.params
     pool = np.concatenate(
-        [family_edge_values(entry, params, dtype), family_random_values(dtype, 200, rng)]
+        [activation_edge_values(entry, params, dtype), activation_random_values(dtype, 200, rng)]
     )
     for n in LENGTHS:
         vec = rng.permutation(np.resize(pool, n))
@@ -243,13 +243,13 @@ def test_lengths_and_random_values(backend, entry, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("entry", FAMILY, ids=IDS)
+@pytest.mark.parametrize("entry", ACTIVATIONS, ids=IDS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_scalars(backend, entry, dtype):
     """NumPy scalars keep their type, Python floats stay float, ints are computed as floats;
     0-d arrays stay 0-d."""
     params = params_for(entry, entry.params, 1.0)
-    for v in family_edge_values(entry, params, dtype)[::3]:
+    for v in activation_edge_values(entry, params, dtype)[::3]:
         got = entry.call(v, params, backend=backend)
         assert type(got) is dtype.type, f"{backend} {entry.name} {v!r} -> {type(got)}"
         assert entry.verify(np.array([v]), np.array([got]), params), f"{entry.name} {v!r}"
@@ -257,17 +257,17 @@ def test_scalars(backend, entry, dtype):
         assert isinstance(zero_d, np.ndarray) and zero_d.shape == ()
         assert same_bits(zero_d.reshape(1), np.array([got]))
     if dtype == F64:
-        for v in family_edge_values(entry, params, dtype)[::3].tolist():
+        for v in activation_edge_values(entry, params, dtype)[::3].tolist():
             got = entry.call(v, params, backend=backend)
             assert type(got) is float, f"{backend} {entry.name} {v!r}"
             assert entry.verify(np.array([v]), np.array([got]), params), f"{entry.name} {v!r}"
         for i in (0, 3, -3, 2**63 - 1, -(2**63)):
             got = entry.call(i, params, backend=backend)
             assert type(got) is float
-            assert same_bits(np.array(got), np.array(entry.call(float(i), params)))
+            assert same_bits(np.array(got), np.array(entry.call(float(i), params, backend=backend)))
 
 
-@pytest.mark.parametrize("entry", FAMILY, ids=IDS)
+@pytest.mark.parametrize("entry", ACTIVATIONS, ids=IDS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_signalling_nans_keep_their_bits(backend, entry):
     for dtype, patterns in (
@@ -293,11 +293,11 @@ LARGE = 2**20 + 3
 @pytest.fixture(scope="module")
 def large_inputs():
     rng = np.random.default_rng(5)
-    return {d: family_random_values(d, LARGE, rng) for d in DTYPES}
+    return {d: activation_random_values(d, LARGE, rng) for d in DTYPES}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("entry", [a for a in FAMILY if a.exact], ids=lambda a: a.name)
+@pytest.mark.parametrize("entry", [a for a in ACTIVATIONS if a.exact], ids=lambda a: a.name)
 @pytest.mark.parametrize("backend", ["numpy", *NATIVE])
 def test_large_arrays_piecewise(backend, entry, dtype, large_inputs):
     x = large_inputs[dtype]
@@ -314,7 +314,7 @@ def test_large_arrays_piecewise(backend, entry, dtype, large_inputs):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("entry", [a for a in FAMILY if not a.exact], ids=lambda a: a.name)
+@pytest.mark.parametrize("entry", [a for a in ACTIVATIONS if not a.exact], ids=lambda a: a.name)
 @pytest.mark.parametrize("backend", ["numpy", *NATIVE])
 def test_large_arrays_transcendental(backend, entry, dtype, large_inputs):
     x = large_inputs[dtype][: 2**17 + 5]
@@ -361,7 +361,7 @@ CONTRACT = {
 @pytest.mark.parametrize("name", list(CONTRACT))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_contract_fixed_points(backend, name, dtype):
-    entry = FAMILY_BY_NAME[name]
+    entry = ACTIVATIONS_BY_NAME[name]
     params, cases = CONTRACT[name]
     params = {**entry.params, **params}
     with np.errstate(over="ignore"):
@@ -392,10 +392,10 @@ def test_parameters_are_rounded_to_the_dtype_first(backend):
 # --- derivatives are derivatives ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("entry", [a for a in FAMILY if a.grad], ids=lambda a: a.name)
+@pytest.mark.parametrize("entry", [a for a in ACTIVATIONS if a.grad], ids=lambda a: a.name)
 def test_grad_matches_finite_differences(entry):
     """Away from kinks, each <op>_grad is the central difference of <op> (float64)."""
-    grad = FAMILY_BY_NAME[entry.grad]
+    grad = ACTIVATIONS_BY_NAME[entry.grad]
     rng = np.random.default_rng(1)
     for params in entry.param_sets:
         x = rng.uniform(-8, 8, 400)
@@ -554,14 +554,14 @@ BAD_X = [
 
 
 @pytest.mark.parametrize(("x", "exc", "match"), BAD_X, ids=[repr(c[0])[:20] for c in BAD_X])
-@pytest.mark.parametrize("entry", FAMILY, ids=IDS)
+@pytest.mark.parametrize("entry", ACTIVATIONS, ids=IDS)
 def test_bad_input_same_as_relu(entry, x, exc, match):
     for backend in BACKENDS:
         with pytest.raises(exc, match=match):
             entry.call(x, params_for(entry, entry.params, x), backend=backend)
 
 
-@pytest.mark.parametrize("entry", FAMILY, ids=IDS)
+@pytest.mark.parametrize("entry", ACTIVATIONS, ids=IDS)
 def test_bad_out_same_as_relu(entry):
     x = np.array([-1.0, 2.0, -3.0], np.float32)
     p = params_for(entry, entry.params, x)
@@ -581,7 +581,7 @@ def test_bad_out_same_as_relu(entry):
             entry.call(1.5, params_for(entry, entry.params, 1.5), out=np.zeros(()), backend=backend)
 
 
-@pytest.mark.parametrize("entry", FAMILY, ids=IDS)
+@pytest.mark.parametrize("entry", ACTIVATIONS, ids=IDS)
 def test_partial_overlap_reads_a_copy(entry):
     for backend in BACKENDS:
         buf = np.linspace(-4, 4, 12)
@@ -604,7 +604,7 @@ def float_arrays(dtype: np.dtype) -> st.SearchStrategy[np.ndarray]:
 
 @given(
     data=st.data(),
-    entry=st.sampled_from(FAMILY),
+    entry=st.sampled_from(ACTIVATIONS),
     dtype=st.sampled_from(DTYPES),
     step=st.sampled_from((1, -1, 2)),
 )
@@ -618,3 +618,76 @@ def test_hypothesis_all_backends_within_the_contract(data, entry, dtype, step):
         assert entry.verify(x, got, p), f"{backend}: {explain(entry, x, got, p)}"
         if entry.exact and backend != BACKENDS[0]:
             assert same_bits(got, entry.call(x, p, backend=BACKENDS[0]))
+
+
+# --- what the op table derives ----------------------------------------------------------------
+
+
+def test_the_facade_functions_have_real_signatures_and_docstrings():
+    import inspect
+    import pydoc
+
+    sig = inspect.signature(relukit.leaky_relu)
+    assert list(sig.parameters) == ["x", "negative_slope", "out", "backend"]
+    assert sig.parameters["negative_slope"].default == 0.01
+    assert sig.parameters["out"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert inspect.signature(relukit.threshold).parameters["threshold"].default is (
+        inspect.Parameter.empty
+    )
+    text = pydoc.render_doc(relukit.leaky_relu, renderer=pydoc.plaintext)
+    assert "leaky_relu(x: Any, negative_slope: float = 0.01, *, out:" in text
+    assert "Leaky ReLU" in text
+    for op in ops.OPS:
+        fn = getattr(relukit, op.name)
+        assert fn is ops.FUNCTIONS[op.name] and fn.__module__ == "relukit"
+        assert fn.__doc__ == op.doc and fn.__name__ == op.name
+        assert [p.name for p in op.params] == list(inspect.signature(fn).parameters)[1:-2]
+
+
+def test_relu_is_a_row_with_its_fast_path():
+    row = ops.BY_NAME["relu"]
+    assert row.fast and row.module == "ReLU" and row.grad == "relu_grad"
+    assert relukit.relu(-2.5) == 0.0 and relukit.relu(3) == 3 and type(relukit.relu(3)) is int
+
+
+def test_everything_derived_from_the_table():
+    from relukit.bench import cases
+    from relukit.bench.schema import _CASE
+
+    names = {op.name for op in ops.OPS}
+    assert names <= set(relukit.__all__)
+    assert {k for op in ops.OPS for k in op.kernels} == set(ops.KERNELS)
+    rows = [check.name for _, check in ops.CHECKS]
+    assert [a.name for a in ACTIVATIONS] == rows and list(cases.ACTIVATION_OPS) == rows
+    assert _CASE["properties"]["op"]["enum"] == [*cases.OPS]
+    for module, op in ops.MODULES.items():
+        cls = getattr(relukit.nn, module)
+        assert cls.op == op and module in relukit.nn.__all__
+    assert relukit.nn.LeakyReLU().negative_slope == 0.01
+    assert repr(relukit.nn.Hardtanh(-2, 3)) == "Hardtanh(min_val=-2.0, max_val=3.0)"
+    with pytest.raises(ValueError, match="must not be greater"):
+        relukit.nn.Hardtanh(3, -2)
+    with pytest.raises(TypeError, match="negative_slope must be a real number"):
+        relukit.nn.LeakyReLU("0.1")
+
+
+def test_a_new_row_gets_a_function_and_a_module():
+    """A row is all the Python a new op needs besides its kernels: here a row that reuses the
+    leaky_relu kernel under another name and default, and elu's module made again."""
+    import dataclasses
+
+    from relukit._api import make_function
+    from relukit.nn import _make_module
+
+    row = dataclasses.replace(
+        ops.BY_NAME["leaky_relu"],
+        name="leaky_relu_02",
+        params=(ops.Param("negative_slope", 0.2),),
+        module="LeakyReLU02",
+    )
+    fn = make_function(row)
+    x = np.array([-1.0, 2.0])
+    assert fn(x).tolist() == [-0.2, 2.0] and fn(x, 0.5).tolist() == [-0.5, 2.0]
+    cls = _make_module(ops.BY_NAME["elu"])
+    assert cls.__name__ == "ELU" and repr(cls(0.5)) == "ELU(alpha=0.5)"
+    assert np.array_equal(cls(0.5).forward(x), relukit.nn.ELU(0.5).forward(x))
