@@ -35,7 +35,7 @@ import _diff_layers as dl
 import relukit
 from relukit import _backend
 from relukit.backends._fastpath import dense_fast_may_take, fast_path_may_take
-from relukit.conformance import FAMILY_BY_NAME, Activation, ulp_error
+from relukit.conformance import ACTIVATIONS_BY_NAME, Activation, ulp_error
 from relukit.ops import KERNELS
 
 BACKENDS = ("python", "numpy", "c", "rust")
@@ -90,7 +90,7 @@ class Op:
 
 def _op(label: str, kernel: str, fn: Callable[..., Any], entry: str | None = None, **params):
     bound = (lambda x, **kw: fn(x, **params, **kw)) if params else fn
-    return Op(label, kernel, bound, FAMILY_BY_NAME[entry] if entry else None, params or {})
+    return Op(label, kernel, bound, ACTIVATIONS_BY_NAME[entry] if entry else None, params or {})
 
 
 OPS: tuple[Op, ...] = (

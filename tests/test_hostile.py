@@ -14,7 +14,7 @@ import pytest
 
 import relukit
 from relukit import _backend, nn
-from relukit.conformance import FAMILY_BY_NAME, dense_tolerance
+from relukit.conformance import ACTIVATIONS_BY_NAME, dense_tolerance
 from relukit.ops import KERNELS
 
 BACKENDS = ("python", "numpy", "c", "rust")
@@ -94,7 +94,7 @@ def test_zero_stride_view_in_place_applies_the_op_once(name, backend, dtype):
         got = fn(x, out=x, backend=backend)
         assert got is x
         once = fn(np.array([v], dtype), backend="numpy")
-        entry = FAMILY_BY_NAME[name]
+        entry = ACTIVATIONS_BY_NAME[name]
         params = {"leaky_relu": {"negative_slope": 0.2}}.get(name, entry.params)
         if entry.exact:
             assert _u(base)[0] == _u(once)[0], f"{name}({v}) on {backend}: {base[0]!r}"
@@ -257,8 +257,12 @@ def test_float64_bias_on_a_float32_linear_has_one_rule(n_bias):
     outcomes = {}
     for backend in BACKENDS:
         layer = nn.Linear(8, 32, seed=6, backend=backend)
-        layer.bias.value = np.ones(n_bias)
-        outcomes[backend] = _outcome(lambda layer=layer: layer.forward(x))
+
+        def assign_and_forward(layer=layer):
+            layer.bias.value = np.ones(n_bias)
+            return layer.forward(x)
+
+        outcomes[backend] = _outcome(assign_and_forward)
     w = nn.Linear(8, 32, seed=6).weight.value
     kinds = {b: o[0] for b, o in outcomes.items()}
     assert len(set(kinds.values())) == 1, f"different outcomes: {kinds}"
@@ -364,17 +368,33 @@ def test_python_dense_with_huge_in_features_and_an_empty_batch_is_quick():
 # ---- the thread count ---------------------------------------------------------------------
 
 
-def test_set_num_threads_too_large_raises_and_keeps_the_setting():
-    """``set_num_threads(2**64)`` raises, and neither relukit nor the C and Rust pools change."""
+def test_set_num_threads_huge_is_clamped_and_reported_everywhere():
+    """``set_num_threads(2**64)`` is clamped to the pools' cap like any count above it: what
+    relukit reports is what the C and Rust pools hold, never the value asked for."""
+    c = _backend.load("c")
+    _backend.load("rust")
+    from relukit import _native as rust_native
+
+    try:
+        relukit.set_num_threads(2**64)
+        n = relukit.get_num_threads()
+        assert n == 64 == c.get_num_threads() == rust_native.get_num_threads()
+    finally:
+        relukit.set_num_threads(None)
+
+
+def test_set_num_threads_bad_value_raises_and_keeps_the_setting():
+    """A bad count raises, and neither relukit nor the C and Rust pools change."""
     c = _backend.load("c")
     _backend.load("rust")
     from relukit import _native as rust_native
 
     before = (relukit.get_num_threads(), c.get_num_threads(), rust_native.get_num_threads())
-    with pytest.raises((OverflowError, ValueError)):
-        relukit.set_num_threads(2**64)
-    after = (relukit.get_num_threads(), c.get_num_threads(), rust_native.get_num_threads())
-    assert after == before
+    for bad, exc in ((0, ValueError), (-(2**64), ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(exc):
+            relukit.set_num_threads(bad)
+        after = (relukit.get_num_threads(), c.get_num_threads(), rust_native.get_num_threads())
+        assert after == before
 
 
 def test_set_num_threads_reports_what_runs():
