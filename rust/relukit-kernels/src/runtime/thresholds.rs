@@ -50,11 +50,33 @@ impl Thresholds {
         }
     }
 
-    /// The thresholds of this machine, derived once per process.
+    /// The thresholds of this machine, derived once per process, then the environment
+    /// overrides the C runtime reads too (decimal byte or multiply-add counts):
+    /// `RELUKIT_NT_BYTES`, `RELUKIT_SPLIT_BYTES`, `RELUKIT_DENSE_SPLIT_MACS`.
     pub fn detected() -> &'static Thresholds {
         static T: OnceLock<Thresholds> = OnceLock::new();
-        T.get_or_init(|| Thresholds::for_caches(Caches::detected()))
+        T.get_or_init(|| {
+            let mut t = Thresholds::for_caches(Caches::detected());
+            t.nt_min_bytes = env_count("RELUKIT_NT_BYTES").unwrap_or(t.nt_min_bytes);
+            t.split_min_bytes = env_count("RELUKIT_SPLIT_BYTES").unwrap_or(t.split_min_bytes);
+            t.dense_split_min_macs =
+                env_count("RELUKIT_DENSE_SPLIT_MACS").unwrap_or(t.dense_split_min_macs);
+            t
+        })
     }
+}
+
+/// A decimal count from the environment (saturating at `usize::MAX`); `None` when unset or
+/// not a plain decimal number.
+fn env_count(name: &str) -> Option<usize> {
+    parse_count(&std::env::var(name).ok()?)
+}
+
+fn parse_count(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse::<usize>().unwrap_or(usize::MAX))
 }
 
 #[cfg(test)]
@@ -98,9 +120,28 @@ mod tests {
 
     #[test]
     fn detected_is_derived_from_detected_caches() {
-        assert_eq!(
-            *Thresholds::detected(),
-            Thresholds::for_caches(Caches::detected())
-        );
+        let overridden = [
+            "RELUKIT_NT_BYTES",
+            "RELUKIT_SPLIT_BYTES",
+            "RELUKIT_DENSE_SPLIT_MACS",
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+        if !overridden {
+            assert_eq!(
+                *Thresholds::detected(),
+                Thresholds::for_caches(Caches::detected())
+            );
+        }
+    }
+
+    #[test]
+    fn environment_counts_parse_like_the_c_runtime() {
+        assert_eq!(parse_count("0"), Some(0));
+        assert_eq!(parse_count("1048576"), Some(1 << 20));
+        assert_eq!(parse_count("99999999999999999999999"), Some(usize::MAX));
+        for bad in ["", "-1", "1k", " 5", "0x10", "+3"] {
+            assert_eq!(parse_count(bad), None, "{bad:?}");
+        }
     }
 }
