@@ -56,6 +56,9 @@ pytest: dev
 check: dev                     ## every backend against the numeric contract, SIMD and portable paths
 	$(BIN)/relukit check --strict
 	RELUKIT_FORCE_PORTABLE=1 $(BIN)/relukit check --strict
+	RELUKIT_FORCE_PORTABLE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_hostile.py \
+		tests/test_out_overlap.py tests/test_layer_params.py tests/test_rust_paths.py \
+		tests/test_c_paths.py
 
 # The oldest NumPy pyproject.toml declares (numpy>=1.24: its last patch release), in a venv of
 # its own with the test runner only; it imports the in-place build (maturin develop writes the

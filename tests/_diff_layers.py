@@ -77,7 +77,7 @@ def arrange(a: np.ndarray, kind: str) -> np.ndarray:
     if kind == "subclass":
         return a.copy().view(_Sub)
     if kind == "readonly":
-        b = a.copy()
+        b = np.array(a)  # an ndarray (0-d for a NumPy scalar) that can be made read-only
         b.flags.writeable = False
         return b
     return np.ascontiguousarray(a)

@@ -19,6 +19,7 @@ parameters. A part runs again in a subprocess with ``RELUKIT_FORCE_PORTABLE=1``.
 from __future__ import annotations
 
 import builtins
+import itertools
 import os
 import subprocess
 import sys
@@ -348,25 +349,27 @@ def test_fast_paths_take_only_what_the_spec_allows(fast_name, case):
 @fuzz_settings(400)
 @given(case=dl.dense_fast_cases())
 def test_dense_fast_takes_only_what_the_spec_allows(case):
-    for name in BACKENDS:
+    # no layer shape (a direct call), the layer's own, and one the arrays no longer have
+    shapes = (None, (case.n_in, case.n_out), (case.n_in + 1, case.n_out))
+    for name, shape in itertools.product(BACKENDS, shapes):
         mod = _backend.load(name)
         if getattr(mod, "dense_fast", None) is None:
             continue
         x, w, b = dl.build_dense_fast(case)
-        may = dense_fast_may_take(x, w, b)
+        may = dense_fast_may_take(x, w, b, shape)
         before = [a.copy() for a in (x, w, b) if isinstance(a, np.ndarray)]
         try:
             with np.errstate(all="ignore"):
-                r = mod.dense_fast(x, w, b)
+                r = mod.dense_fast(x, w, b, shape)
         except Exception as exc:
-            pytest.fail(f"{name}.dense_fast raised {exc!r} on {case}")
+            pytest.fail(f"{name}.dense_fast raised {exc!r} on {case}, shape {shape}")
         after = [a for a in (x, w, b) if isinstance(a, np.ndarray)]
         assert all(_bits_equal(p, q) for p, q in zip(before, after, strict=True)), (
             f"{name}.dense_fast wrote into an input, on {case}"
         )
         if r is NotImplemented:
             continue
-        assert may, f"{name}.dense_fast took what the spec does not allow: {case}"
+        assert may, f"{name}.dense_fast took what the spec does not allow: {case}, shape {shape}"
         x2 = np.ascontiguousarray(x).reshape(1, -1) if x.ndim == 1 else np.ascontiguousarray(x)
         out = np.empty((x2.shape[0], w.shape[1]), w.dtype)
         mod.dense_forward(x2, np.ascontiguousarray(w), np.ascontiguousarray(b), out)

@@ -517,3 +517,22 @@ def test_c_forward_kernels_report_overlap(suffix, name):
     status = fn(args[0], 12, args[1], 15, args[2], 5, cy, 20, 4, 3, 5)
     assert status == lib.RELUKIT_EOVERLAP
     assert np.array_equal(_u(arena), _u(before))
+
+
+@pytest.mark.parametrize("backend", ["c", "rust"])
+def test_dense_fast_path_declines_weights_reshaped_to_fit_another_input(backend):
+    """The fast path, which runs before the layer's own checks, is given the layer's shape:
+    weights reshaped in place to (32, 8) on a Dense(16, 16) with 16 biases are never used for
+    a 32-feature input (the layer raises, as on the numpy backend)."""
+    d = relukit.Dense(16, 16, seed=3, backend=backend)
+    d.biases = np.zeros(16, np.float32)
+    x = np.ones(16, np.float32)
+    d.forward(x)
+    mod = _backend.load(backend)
+    assert (
+        mod.dense_fast(np.ones(32, np.float32), d.weights.reshape(32, 8)[:, :8], d.biases, (16, 16))
+        is NotImplemented
+    )
+    d.weights.shape = (32, 8)
+    with pytest.raises(ValueError):
+        d.forward(np.ones(32, np.float32))

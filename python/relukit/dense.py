@@ -145,12 +145,12 @@ class Dense:
     def forward(self, x: Any, *, backend: str | None = None) -> np.ndarray:
         """``relu(x @ weights + biases)``; a 1-D input gives a 1-D output."""
         b = resolve(backend if backend is not None else self.backend)
-        w, bias = self._params()
         fast = b.dense_fast
-        if fast is not None:
-            r = fast(x, w, bias)
+        if fast is not None:  # it checks the arrays itself, the layer's shape included
+            r = fast(x, self._weights, self._biases, self._w_shape)
             if r is not NotImplemented:
                 return r
+        w, bias = self._params()
         a = self._input(x)
         x2 = a.reshape(1, -1) if a.ndim == 1 else a
         out = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)

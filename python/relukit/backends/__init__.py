@@ -18,8 +18,11 @@ Optional fast paths, ``None`` where a backend has none (the facade checks for th
   ``out`` None or a matching, writeable, non-overlapping array, or ``x`` itself). For
   anything else it returns ``NotImplemented`` *without raising*, and the facade takes the
   validated path, so every error message still comes from :mod:`relukit._validate`.
-- ``dense_fast(x, w, b)``: ``relu(x @ w + b)`` as a new array for an exact ``ndarray`` ``x``
-  of ``w``'s dtype, shape (in,) or (batch, in), C-contiguous; ``NotImplemented`` otherwise.
+- ``dense_fast(x, w, b, shape=None)``: ``relu(x @ w + b)`` as a new array for an exact
+  ``ndarray`` ``x`` of ``w``'s dtype, shape (in,) or (batch, in), C-contiguous, with ``w`` of
+  ``shape`` when given (a layer passes its own ``(in, out)``, so the fast path, which checks
+  every array itself, also declines a parameter reshaped in place); ``NotImplemented``
+  otherwise.
 
 For ``relukit.nn`` (each backend module's last section), on C-contiguous arrays of one dtype
 (float32/float64) whose shapes the caller (:mod:`relukit.nn`) has checked; the C and Rust

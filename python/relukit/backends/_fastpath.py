@@ -19,7 +19,8 @@ Elementwise (:func:`fast_path_may_take`):
 
 Dense (:func:`dense_fast_may_take`): ``x`` an exact ndarray of w's dtype, shape ``(in,)`` or
 ``(batch, in)``, C-contiguous and aligned; ``w`` and ``b`` exact C-contiguous ndarrays of that
-dtype (native float32 or float64) with ``w`` of shape ``(in, out)`` and ``b`` of ``(out,)``.
+dtype (native float32 or float64) with ``w`` of shape ``(in, out)`` and ``b`` of ``(out,)``;
+when the caller passes ``shape`` (a layer passes its own), ``w.shape == shape`` too.
 
 These predicates are the reference the test suite holds every fast path to; a fast path may
 check less expensively (say, by asking for a plain buffer), as long as it never takes more.
@@ -89,9 +90,12 @@ def fast_path_may_take(x: Any, out: Any, *, ints: bool = True) -> bool:
     return out is x or _address(out) == _address(x) or _disjoint(x, out)
 
 
-def dense_fast_may_take(x: Any, w: Any, b: Any) -> bool:
-    """Whether ``dense_fast(x, w, b)`` may compute ``relu(x @ w + b)`` instead of declining."""
+def dense_fast_may_take(x: Any, w: Any, b: Any, shape: tuple[int, int] | None = None) -> bool:
+    """Whether ``dense_fast(x, w, b, shape)`` may compute ``relu(x @ w + b)`` instead of
+    declining."""
     if type(w) is not np.ndarray or type(b) is not np.ndarray or type(x) is not np.ndarray:
+        return False
+    if shape is not None and w.shape != shape:
         return False
     dt = w.dtype
     if not _float_dtype(dt) or b.dtype != dt or x.dtype != dt:

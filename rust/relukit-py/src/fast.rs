@@ -14,6 +14,7 @@
 //! `dense_fast(x, w, b)`: `relu(x @ w + b)` as a new array for exact, aligned, C-contiguous
 //! ndarrays of one dtype, x (in,) or (batch, in), w (in, out), b (out,).
 
+use numpy::npyffi::npy_intp;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt};
 use relukit_kernels as k;
@@ -202,15 +203,19 @@ where
     Ok(y.unbind())
 }
 
-/// `dense_fast(x, w, b)`: `relu(x @ w + b)` as a new array, or `NotImplemented` unless x is an
-/// exact ndarray of w's dtype, shape (in,) or (batch, in), and all three are aligned,
-/// C-contiguous exact ndarrays with w (in, out) and b (out,).
+/// `dense_fast(x, w, b, shape=None)`: `relu(x @ w + b)` as a new array, or `NotImplemented`
+/// unless x is an exact ndarray of w's dtype, shape (in,) or (batch, in), and all three are
+/// aligned, C-contiguous exact ndarrays with w (in, out) and b (out,) -- and w of `shape`
+/// when given: a layer passes its own, so an array reshaped in place since it was assigned is
+/// declined here and refused by the layer's checks on the validated path.
 #[pyfunction]
+#[pyo3(signature = (x, w, b, shape=None))]
 fn dense_fast<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     w: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
+    shape: Option<(npy_intp, npy_intp)>,
 ) -> PyResult<Py<PyAny>> {
     let (Some(xa), Some(wa), Some(ba)) = (aligned(x), aligned(w), aligned(b)) else {
         return Ok(py.NotImplemented());
@@ -221,6 +226,7 @@ fn dense_fast<'py>(
         && wa.c_contiguous()
         && ba.c_contiguous()
         && wa.dims.len() == 2
+        && shape.is_none_or(|s| (wa.dims[0], wa.dims[1]) == s)
         && ba.dims.len() == 1
         && ba.dims[0] == wa.dims[1]
         && matches!(xa.dims.len(), 1 | 2)
