@@ -95,6 +95,9 @@ struct Pool {
     sleeping: [AtomicBool; MAX_THREADS],
     /// The CPU the caller of the current job runs on.
     caller_cpu: AtomicUsize,
+    /// The caller's floating-point mode (MXCSR on x86-64: FTZ, DAZ, rounding), which a
+    /// worker takes on for the job so that every chunk is computed as the caller would.
+    fp_mode: AtomicU32,
     /// Calls left to run on the caller alone (see [`COLOCATED_BACKOFF`]).
     backoff: AtomicU32,
     /// Calls that asked for more than one thread (for tests).
@@ -120,6 +123,7 @@ static POOL: Pool = Pool {
     panicked: AtomicBool::new(false),
     sleeping: [const { AtomicBool::new(false) }; MAX_THREADS],
     caller_cpu: AtomicUsize::new(usize::MAX),
+    fp_mode: AtomicU32::new(0),
     backoff: AtomicU32::new(0),
     split_calls: AtomicU64::new(0),
     caller: Mutex::new(Workers {
@@ -245,9 +249,17 @@ fn worker(w: usize) {
                     unsafe { std::mem::transmute::<usize, Trampoline>(POOL.call.load(Relaxed)) };
                 // SAFETY: the job is open and we are counted in `inside`, so `run` keeps the
                 // closure alive until we leave; chunks are claimed before they run.
+                let own = fp::mode();
+                let job = POOL.fp_mode.load(Relaxed);
+                if own != job {
+                    fp::set_mode(job);
+                }
                 let r = catch_unwind(AssertUnwindSafe(|| unsafe {
                     participate(me, parts, n, call, data)
                 }));
+                if own != job {
+                    fp::set_mode(own);
+                }
                 if r.is_err() {
                     POOL.panicked.store(true, SeqCst);
                 }
@@ -342,6 +354,7 @@ pub fn run<F: Fn(usize) + Sync>(parts: usize, n_chunks: usize, f: F) {
     POOL.parts.store(parts, Relaxed);
     POOL.panicked.store(false, Relaxed);
     POOL.caller_cpu.store(current_cpu(), Relaxed);
+    POOL.fp_mode.store(fp::mode(), Relaxed);
     POOL.open.store(true, SeqCst);
     POOL.seq.fetch_add(1, SeqCst);
     for (w, t) in ws.threads[..parts - 1].iter().enumerate() {
@@ -399,3 +412,53 @@ pub fn workers_started() -> usize {
         }
     })
 }
+
+/// The thread's floating-point control state, handed from a caller to the workers.
+mod fp {
+    /// The current mode (MXCSR on x86-64; 0 elsewhere, where there is nothing to hand on).
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn mode() -> u32 {
+        let mut m: u32 = 0;
+        // SAFETY: stmxcsr only stores the 32-bit control/status register into `m`.
+        unsafe {
+            std::arch::asm!("stmxcsr [{}]", in(reg) &mut m, options(nostack, preserves_flags));
+        }
+        m
+    }
+
+    /// Takes on `m`, a value read by [`mode`] on some thread of this process.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn set_mode(m: u32) {
+        // SAFETY: ldmxcsr loads a value that `mode` read from a real MXCSR, so it has no
+        // reserved bits set (which would fault).
+        unsafe {
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &m, options(nostack, readonly, preserves_flags));
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(super) fn mode() -> u32 {
+        0
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(super) fn set_mode(_m: u32) {}
+
+    /// For tests: set FTZ and DAZ on this thread, returning the previous mode.
+    #[doc(hidden)]
+    pub fn flush_denormals() -> u32 {
+        let old = mode();
+        #[cfg(target_arch = "x86_64")]
+        set_mode(old | 0x8040);
+        old
+    }
+
+    /// For tests: restore a mode [`flush_denormals`] returned.
+    #[doc(hidden)]
+    pub fn restore(m: u32) {
+        set_mode(m);
+    }
+}
+
+#[doc(hidden)]
+pub use fp::{flush_denormals, restore as restore_fp_mode};
