@@ -1,0 +1,109 @@
+/* bench_gemm.c: the GEMM's speed against one core's FMA peak.
+ *
+ *   build/bench_gemm            FMA peak (12 independent chains, AVX2 and AVX-512), then
+ *                               dense_forward at a few shapes on each GEMM path, GFLOP/s
+ *                               (2 * batch * in * out flops per call), best of N
+ * Build: make cbench. Prints one line per measurement. */
+#define _POSIX_C_SOURCE 200809L
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "relukit.h"
+#include "runtime.h"
+#include "gemm.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 12 independent FMA chains, n steps each: 12 * n * L * 2 flops (L lanes of f32) */
+__attribute__((target("avx2,fma"))) static float peak_avx2(long n)
+{
+    __m256 a[12], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps((float)i);
+    for (long s = 0; s < n; s++)
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
+    float out = 0;
+    for (int i = 0; i < 12; i++)
+        out += _mm256_cvtss_f32(a[i]);
+    return out;
+}
+__attribute__((target("avx512f"))) static float peak_avx512(long n)
+{
+    __m512 a[12], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm512_set1_ps((float)i);
+    for (long s = 0; s < n; s++)
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm512_fmadd_ps(a[i], m, c);
+    float out = 0;
+    for (int i = 0; i < 12; i++)
+        out += _mm512_cvtss_f32(a[i]);
+    return out;
+}
+
+int main(int argc, char **argv)
+{
+    const int reps = argc > 1 ? atoi(argv[1]) : 20;
+    volatile float sink = 0;
+    const long n = 20000000;
+    for (int isa = 0; isa < 2; isa++) {
+        double best = 1e30;
+        for (int r = 0; r < 5; r++) {
+            const double t0 = now();
+            sink += isa ? peak_avx512(n) : peak_avx2(n);
+            const double t = now() - t0;
+            best = t < best ? t : best;
+        }
+        printf("FMA peak %s, one core: %.1f GFLOP/s (f32)\n", isa ? "avx512" : "avx2",
+               12.0 * (double)n * (isa ? 16 : 8) * 2 / best * 1e-9);
+    }
+    static const size_t shapes[][3] = {{1, 784, 256}, {32, 784, 256}, {256, 784, 256},
+                                       {256, 1024, 1024}};
+    const int paths[] = {RELUKIT_SIMD_AVX2, RELUKIT_SIMD_AVX512};
+    for (size_t threads = 1; threads <= 2; threads++) {
+        relukit_set_num_threads(threads);
+        for (int dt = 0; dt < 2; dt++)
+            for (size_t s = 0; s < 4; s++) {
+                const size_t batch = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
+                const size_t es = dt ? 8 : 4;
+                void *x = aligned_alloc(64, batch * in * es), *w = aligned_alloc(64, in * out * es);
+                void *b = aligned_alloc(64, (out * es + 63) / 64 * 64);
+                void *y = aligned_alloc(64, (batch * out * es + 63) / 64 * 64);
+                for (size_t i = 0; i < batch * in; i++)
+                    dt ? (void)(((double *)x)[i] = (double)(i % 7) - 3) : (void)(((float *)x)[i] = (float)(i % 7) - 3);
+                for (size_t i = 0; i < in * out; i++)
+                    dt ? (void)(((double *)w)[i] = 0.01 * (double)(i % 5)) : (void)(((float *)w)[i] = 0.01f * (float)(i % 5));
+                for (size_t i = 0; i < out; i++)
+                    dt ? (void)(((double *)b)[i] = 0.5) : (void)(((float *)b)[i] = 0.5f);
+                for (int p = 0; p < 2; p++) {
+                    relukit__set_gemm_simd(paths[p]);
+                    double best = 1e30;
+                    for (int r = 0; r < reps; r++) {
+                        const double t0 = now();
+                        if (dt)
+                            relukit_dense_forward_f64(x, batch * in, w, in * out, b, out, y,
+                                                      batch * out, batch, in, out);
+                        else
+                            relukit_dense_forward_f32(x, batch * in, w, in * out, b, out, y,
+                                                      batch * out, batch, in, out);
+                        const double t = now() - t0;
+                        best = t < best ? t : best;
+                    }
+                    printf("%zu thr %s dense %zux%zux%zu %-6s: %8.1f us %6.1f GFLOP/s\n", threads,
+                           dt ? "f64" : "f32", batch, in, out, p ? "avx512" : "avx2", best * 1e6,
+                           2.0 * (double)(batch * in * out) / best * 1e-9);
+                }
+                free(x), free(w), free(b), free(y);
+            }
+    }
+    (void)sink;
+    return 0;
+}
