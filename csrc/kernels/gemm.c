@@ -198,6 +198,15 @@ GEMM_UKR(ukr_f32_avx512, RELUKIT_AVX512_FN, float, __m512, 16, 12, 2, _mm512_loa
          _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps, relu_ps512)
 GEMM_UKR(ukr_f64_avx512, RELUKIT_AVX512_FN, double, __m512d, 8, 12, 2, _mm512_loadu_pd,
          _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd, relu_pd512)
+/* one row of C, 8 vectors wide: the few-row (batch 1) path, B read in place */
+GEMM_UKR(row_f32_avx2, RELUKIT_FMA_FN, float, __m256, 8, 1, 8, _mm256_loadu_ps, _mm256_storeu_ps,
+         _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, relu_ps256)
+GEMM_UKR(row_f64_avx2, RELUKIT_FMA_FN, double, __m256d, 4, 1, 8, _mm256_loadu_pd,
+         _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd, relu_pd256)
+GEMM_UKR(row_f32_avx512, RELUKIT_AVX512_FN, float, __m512, 16, 1, 8, _mm512_loadu_ps,
+         _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps, relu_ps512)
+GEMM_UKR(row_f64_avx512, RELUKIT_AVX512_FN, double, __m512d, 8, 1, 8, _mm512_loadu_pd,
+         _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd, relu_pd512)
 #endif
 
 /* ---- one part of C: the blocked loops (SIMD) or the plain loops (portable) ------------------ */
@@ -205,7 +214,17 @@ GEMM_UKR(ukr_f64_avx512, RELUKIT_AVX512_FN, double, __m512d, 8, 12, 2, _mm512_lo
 struct gemm_path {
     gemm_ukr_fn ukr;
     size_t mr, nr;
+    gemm_ukr_fn row; /* one row, row_nr columns, B in place */
+    size_t row_nr;
 };
+
+/* Up to this many rows of C, with B's rows contiguous (csb == 1), a call runs row by row on
+ * the row kernel, reading B in place (packing B would cost as much as the product); the
+ * columns after the last whole row panel go through the blocked loops. */
+#define GEMM_FEW_ROWS 3
+/* Up to this many rows (and B's rows contiguous), the blocked loops read B's micro-panels in
+ * place instead of packing them: B is used by too few tiles to repay its packing. */
+#define GEMM_DIRECT_B_ROWS 48
 
 /* GEMM_DRIVER(SFX, FT, FMAF) defines pack_a_SFX, pack_b_SFX, blocked_SFX and portable_SFX. */
 #define GEMM_DRIVER(SFX, FT, FMAF)                                                               \
@@ -279,6 +298,7 @@ struct gemm_path {
         _Alignas(64) FT tile[12 * 32];                                                           \
         FT *c = g->c;                                                                            \
         const FT *bias = g->bias;                                                                \
+        const int direct = g->csb == 1 && m <= GEMM_DIRECT_B_ROWS;                               \
         for (size_t jc = n0; jc < n1; jc += nc) {                                                \
             const size_t nb = n1 - jc < nc ? n1 - jc : nc;                                       \
             for (size_t pc = 0; pc < g->k; pc += kc) {                                           \
@@ -286,20 +306,27 @@ struct gemm_path {
                 const int first = pc == 0, last = pc + kb == g->k;                               \
                 const int mode = !first ? INIT_LOAD : bias != NULL ? INIT_BIAS : INIT_ZERO;      \
                 const int relu = last && g->relu;                                                \
-                pack_b_##SFX(g, pc, kb, jc, nb, nr, bp);                                         \
+                if (!direct)                                                                     \
+                    pack_b_##SFX(g, pc, kb, jc, nb, nr, bp);                                     \
+                else if (nb % nr != 0) /* only the last, partial panel */                        \
+                    pack_b_##SFX(g, pc, kb, jc + nb / nr * nr, nb % nr, nr,                       \
+                                 bp + nb / nr * kb * nr);                                        \
                 for (size_t ic = m0; ic < m1; ic += mc) {                                        \
                     const size_t mb = m1 - ic < mc ? m1 - ic : mc;                               \
                     pack_a_##SFX(g, ic, mb, pc, kb, mr, ap);                                     \
                     for (size_t jr = 0; jr < nb; jr += nr) {                                     \
                         const size_t cols = nb - jr < nr ? nb - jr : nr;                         \
-                        const FT *bpan = bp + (jr / nr) * kb * nr;                               \
                         const size_t j = jc + jr;                                                \
+                        const int in_place = direct && cols == nr;                               \
+                        const FT *bpan = in_place ? (const FT *)g->b + pc * g->rsb + j           \
+                                                  : bp + (jr / nr) * kb * nr;                    \
+                        const size_t ldb = in_place ? g->rsb : nr;                               \
                         for (size_t ir = 0; ir < mb; ir += mr) {                                 \
                             const size_t rows = mb - ir < mr ? mb - ir : mr;                     \
                             const FT *apan = ap + (ir / mr) * kb * mr;                           \
                             FT *ct = c + (ic + ir) * g->ldc + j;                                 \
                             if (rows == mr && cols == nr) {                                      \
-                                path->ukr(kb, apan, bpan, nr, ct, g->ldc,                        \
+                                path->ukr(kb, apan, bpan, ldb, ct, g->ldc,                       \
                                           bias != NULL ? bias + j : NULL, mode, relu);           \
                                 continue;                                                        \
                             }                                                                    \
@@ -311,7 +338,7 @@ struct gemm_path {
                                         : mode == INIT_LOAD    ? ct[r * g->ldc + q]              \
                                         : mode == INIT_BIAS    ? bias[j + q]                     \
                                                                : (FT)0;                          \
-                            path->ukr(kb, apan, bpan, nr, tile, nr, NULL, INIT_LOAD, relu);      \
+                            path->ukr(kb, apan, bpan, ldb, tile, nr, NULL, INIT_LOAD, relu);     \
                             for (size_t r = 0; r < rows; r++)                                    \
                                 memcpy(ct + r * g->ldc, tile + r * nr, cols * sizeof(FT));       \
                         }                                                                        \
@@ -323,6 +350,34 @@ struct gemm_path {
             }                                                                                    \
         }                                                                                        \
         return 1;                                                                                \
+    }                                                                                            \
+    /* Few rows, B's rows contiguous: each row's whole panels of row_nr columns on the row      \
+     * kernel over all of k, A and B read in place (A packed only if its row is strided); the  \
+     * remaining columns on the blocked loops. 0 if no buffer could be had. */                  \
+    static int few_rows_##SFX(const struct relukit_gemm *g, const struct gemm_path *path,        \
+                              size_t m0, size_t m1, size_t n0, size_t n1)                        \
+    {                                                                                            \
+        const size_t w = path->row_nr, nfull = (n1 - n0) / w * w;                                \
+        FT *arow = NULL;                                                                         \
+        if (g->csa != 1 && nfull != 0 && (arow = gemm_buffer(g->k * sizeof(FT))) == NULL)        \
+            return 0;                                                                            \
+        const FT *bias = g->bias;                                                                \
+        const int mode = bias != NULL ? INIT_BIAS : INIT_ZERO;                                   \
+        for (size_t i = m0; i < m1 && nfull != 0; i++) {                                         \
+            const FT *ai = (const FT *)g->a + i * g->rsa;                                        \
+            if (arow != NULL) {                                                                  \
+                for (size_t p = 0; p < g->k; p++)                                                \
+                    arow[p] = ai[p * g->csa];                                                    \
+                ai = arow;                                                                       \
+            }                                                                                    \
+            FT *ci = (FT *)g->c + i * g->ldc;                                                    \
+            for (size_t j = n0; j < n0 + nfull; j += w)                                          \
+                path->row(g->k, ai, (const FT *)g->b + j, g->rsb, ci + j, g->ldc,                \
+                          bias != NULL ? bias + j : NULL, mode, g->relu);                        \
+            if (g->act != NULL)                                                                  \
+                g->act(ci + n0, nfull, g->act_params);                                           \
+        }                                                                                        \
+        return nfull == n1 - n0 || blocked_##SFX(g, path, m0, m1, n0 + nfull, n1);               \
     }                                                                                            \
     /* The same outputs with plain loops: row i of C = bias; C[i,:] = fma(A(i,p), B(p,:),       \
      * C[i,:]) for p increasing; relu; act. */                                                   \
@@ -364,11 +419,14 @@ static void gemm_region(const struct gemm_job *j, size_t m0, size_t m1, size_t n
 {
     if (m1 <= m0 || n1 <= n0)
         return;
+    const int few = m1 - m0 <= GEMM_FEW_ROWS && j->g->csb == 1;
     if (j->esize == 4) {
-        if (j->path.ukr == NULL || !blocked_f32(j->g, &j->path, m0, m1, n0, n1))
+        if (j->path.ukr == NULL ||
+            !(few ? few_rows_f32 : blocked_f32)(j->g, &j->path, m0, m1, n0, n1))
             portable_f32(j->g, m0, m1, n0, n1);
     } else {
-        if (j->path.ukr == NULL || !blocked_f64(j->g, &j->path, m0, m1, n0, n1))
+        if (j->path.ukr == NULL ||
+            !(few ? few_rows_f64 : blocked_f64)(j->g, &j->path, m0, m1, n0, n1))
             portable_f64(j->g, m0, m1, n0, n1);
     }
 }
@@ -410,13 +468,18 @@ GEMM_EMPTY_K(f64, double)
 
 static struct gemm_path gemm_pick(size_t esize)
 {
-    struct gemm_path p = {NULL, 1, 1};
+    struct gemm_path p = {NULL, 1, 1, NULL, 1};
 #if RELUKIT_X86_DISPATCH
     const int simd = relukit__gemm_simd();
-    if (simd == RELUKIT_SIMD_AVX512)
+    if (simd == RELUKIT_SIMD_AVX512) {
         p.ukr = esize == 4 ? ukr_f32_avx512 : ukr_f64_avx512;
-    else if (simd == RELUKIT_SIMD_AVX2)
+        p.row = esize == 4 ? row_f32_avx512 : row_f64_avx512;
+        p.row_nr = esize == 4 ? 128 : 64;
+    } else if (simd == RELUKIT_SIMD_AVX2) {
         p.ukr = esize == 4 ? ukr_f32_avx2 : ukr_f64_avx2;
+        p.row = esize == 4 ? row_f32_avx2 : row_f64_avx2;
+        p.row_nr = esize == 4 ? 64 : 32;
+    }
     if (p.ukr != NULL)
         relukit__gemm_tile(esize, &p.mr, &p.nr);
 #else
