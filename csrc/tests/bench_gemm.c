@@ -52,6 +52,9 @@ __attribute__((target("avx512f"))) static float peak_avx512(long n)
 int main(int argc, char **argv)
 {
     const int reps = argc > 1 ? atoi(argv[1]) : 20;
+    if (argc > 4) /* kc mc nc overrides (0: derived) */
+        relukit__set_gemm_blocks((size_t)atol(argv[2]), (size_t)atol(argv[3]), (size_t)atol(argv[4]));
+    const int only = argc > 5 ? atoi(argv[5]) : -1; /* one shape index */
     volatile float sink = 0;
     const long n = 20000000;
     for (int isa = 0; isa < 2; isa++) {
@@ -68,10 +71,13 @@ int main(int argc, char **argv)
     static const size_t shapes[][3] = {{1, 784, 256}, {32, 784, 256}, {256, 784, 256},
                                        {256, 1024, 1024}};
     const int paths[] = {RELUKIT_SIMD_AVX2, RELUKIT_SIMD_AVX512};
-    for (size_t threads = 1; threads <= 2; threads++) {
+    const size_t max_threads = argc > 6 ? (size_t)atol(argv[6]) : 2;
+    for (size_t threads = 1; threads <= max_threads; threads++) {
         relukit_set_num_threads(threads);
         for (int dt = 0; dt < 2; dt++)
             for (size_t s = 0; s < 4; s++) {
+                if (only >= 0 && (size_t)only != s)
+                    continue;
                 const size_t batch = shapes[s][0], in = shapes[s][1], out = shapes[s][2];
                 const size_t es = dt ? 8 : 4;
                 void *x = aligned_alloc(64, batch * in * es), *w = aligned_alloc(64, in * out * es);

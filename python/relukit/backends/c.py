@@ -100,7 +100,9 @@ def runtime_info() -> dict[str, Any]:
         "l1d_bytes": int(info.l1d_bytes),
         "gemm_simd": simd.get(info.gemm_simd, str(info.gemm_simd)),
         **{
-            f"gemm_{name}": dict(zip(("mr", "nr", "kc", "mc", "nc"), map(int, blocks)))
+            f"gemm_{name}": {
+                k: int(blocks[i]) for i, k in enumerate(("mr", "nr", "kc", "mc", "nc"))
+            }
             for name, blocks in (("float32", info.gemm_f32), ("float64", info.gemm_f64))
         },
     }
