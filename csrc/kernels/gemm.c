@@ -124,11 +124,11 @@ typedef void (*gemm_ukr_fn)(size_t kc, const void *ap, const void *bp, size_t ld
         if (mode == INIT_LOAD) {                                                                 \
             RELUKIT_UNROLL(16)                                                                   \
             for (int r = 0; r < (MR); r++)                                                       \
-                RELUKIT_UNROLL(4)                                                                \
+                RELUKIT_UNROLL(16)                                                                \
                 for (int v = 0; v < (NV); v++)                                                   \
                     acc[r][v] = LOAD(c + (size_t)r * ldc + (size_t)v * (L));                     \
         } else {                                                                                 \
-            RELUKIT_UNROLL(4)                                                                    \
+            RELUKIT_UNROLL(16)                                                                    \
             for (int v = 0; v < (NV); v++) {                                                     \
                 const VT t = mode == INIT_BIAS ? LOAD((const FT *)biasv + v * (L)) : ZERO();     \
                 RELUKIT_UNROLL(16)                                                               \
@@ -139,13 +139,13 @@ typedef void (*gemm_ukr_fn)(size_t kc, const void *ap, const void *bp, size_t ld
         RELUKIT_UNROLL(2)                                                                        \
         for (size_t p = 0; p < kc; p++, ap += (MR), bp += ldb) {                                 \
             VT bk[NV];                                                                           \
-            RELUKIT_UNROLL(4)                                                                    \
+            RELUKIT_UNROLL(16)                                                                    \
             for (int v = 0; v < (NV); v++)                                                       \
                 bk[v] = LOAD(bp + v * (L));                                                      \
             RELUKIT_UNROLL(16)                                                                   \
             for (int r = 0; r < (MR); r++) {                                                     \
                 const VT a = SET1(ap[r]);                                                        \
-                RELUKIT_UNROLL(4)                                                                \
+                RELUKIT_UNROLL(16)                                                                \
                 for (int v = 0; v < (NV); v++)                                                   \
                     acc[r][v] = FMA(a, bk[v], acc[r][v]);                                        \
             }                                                                                    \
@@ -153,13 +153,13 @@ typedef void (*gemm_ukr_fn)(size_t kc, const void *ap, const void *bp, size_t ld
         if (relu) {                                                                              \
             RELUKIT_UNROLL(16)                                                                   \
             for (int r = 0; r < (MR); r++)                                                       \
-                RELUKIT_UNROLL(4)                                                                \
+                RELUKIT_UNROLL(16)                                                                \
                 for (int v = 0; v < (NV); v++)                                                   \
                     acc[r][v] = RELU(acc[r][v]);                                                 \
         }                                                                                        \
         RELUKIT_UNROLL(16)                                                                       \
         for (int r = 0; r < (MR); r++)                                                           \
-            RELUKIT_UNROLL(4)                                                                    \
+            RELUKIT_UNROLL(16)                                                                    \
             for (int v = 0; v < (NV); v++)                                                       \
                 STORE(c + (size_t)r * ldc + (size_t)v * (L), acc[r][v]);                         \
     }
@@ -203,9 +203,9 @@ GEMM_UKR(row_f32_avx2, RELUKIT_FMA_FN, float, __m256, 8, 1, 8, _mm256_loadu_ps, 
          _mm256_set1_ps, _mm256_fmadd_ps, _mm256_setzero_ps, relu_ps256)
 GEMM_UKR(row_f64_avx2, RELUKIT_FMA_FN, double, __m256d, 4, 1, 8, _mm256_loadu_pd,
          _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_setzero_pd, relu_pd256)
-GEMM_UKR(row_f32_avx512, RELUKIT_AVX512_FN, float, __m512, 16, 1, 8, _mm512_loadu_ps,
+GEMM_UKR(row_f32_avx512, RELUKIT_AVX512_FN, float, __m512, 16, 1, 16, _mm512_loadu_ps,
          _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps, relu_ps512)
-GEMM_UKR(row_f64_avx512, RELUKIT_AVX512_FN, double, __m512d, 8, 1, 8, _mm512_loadu_pd,
+GEMM_UKR(row_f64_avx512, RELUKIT_AVX512_FN, double, __m512d, 8, 1, 16, _mm512_loadu_pd,
          _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd, relu_pd512)
 #endif
 
@@ -474,7 +474,7 @@ static struct gemm_path gemm_pick(size_t esize)
     if (simd == RELUKIT_SIMD_AVX512) {
         p.ukr = esize == 4 ? ukr_f32_avx512 : ukr_f64_avx512;
         p.row = esize == 4 ? row_f32_avx512 : row_f64_avx512;
-        p.row_nr = esize == 4 ? 128 : 64;
+        p.row_nr = esize == 4 ? 256 : 128;
     } else if (simd == RELUKIT_SIMD_AVX2) {
         p.ukr = esize == 4 ? ukr_f32_avx2 : ukr_f64_avx2;
         p.row = esize == 4 ? row_f32_avx2 : row_f64_avx2;

@@ -28,12 +28,13 @@
 #define GUARD 12345
 
 /* m, n, k of A (m x k) times B (k x n): around the micro-tiles (6, 12 rows; 8, 16, 32
- * columns), the forced blocks below (kc 16, mc 2 tiles, nc 2 panels), odd, 0 and 1. */
+ * columns), the few-row path's panels (up to 3 rows; 32 to 256 columns, then a tail), the
+ * forced blocks below (kc 16, mc 2 tiles, nc 2 panels), odd, 0 and 1. */
 static const size_t shapes[][3] = {
     {1, 1, 1},    {1, 1, 0},   {3, 5, 0},   {0, 4, 3},   {4, 0, 3},   {1, 7, 1},
     {5, 1, 9},    {6, 16, 8},  {7, 17, 15}, {12, 32, 16}, {13, 33, 17}, {11, 31, 33},
     {24, 64, 48}, {25, 65, 49}, {23, 63, 47}, {2, 200, 31}, {37, 9, 100}, {1, 256, 784},
-    {32, 256, 97}, {50, 70, 300}, {64, 130, 129},
+    {32, 256, 97}, {50, 70, 300}, {64, 130, 129}, {3, 300, 20}, {1, 520, 9},  {2, 129, 5},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
