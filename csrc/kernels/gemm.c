@@ -506,9 +506,12 @@ static void gemm_run(const struct relukit_gemm *g, size_t esize)
         macs >= relukit__dense_split_macs()) {
         /* split the dimension whose cut repacks less: over columns every part packs all of A
          * (m * k), over rows all of B (k * n); a part gets whole micro-tiles */
-        const size_t mr = j.path.mr, nr = j.path.nr;
+        const size_t mr = j.path.mr;
+        /* few rows: parts of whole row-kernel panels (a narrower part would pack B) */
+        const int few = g->m <= GEMM_FEW_ROWS && g->csb == 1 && j.path.row != NULL;
+        const size_t nr = few ? j.path.row_nr : j.path.nr;
         const size_t col_units = (g->n + nr - 1) / nr, row_units = (g->m + mr - 1) / mr;
-        j.by_cols = (g->m <= g->n && col_units >= 2) || row_units < 2;
+        j.by_cols = few || (g->m <= g->n && col_units >= 2) || row_units < 2;
         j.unit = j.by_cols ? nr : mr;
         size_t nparts = threads, units = j.by_cols ? col_units : row_units;
         if (nparts > units)
