@@ -23,7 +23,7 @@ dev: venv                      ## build both extensions (one wheel) into the ven
 # The C library: the .c files listed in csrc/sources.txt (build.rs reads the same list).
 C_SOURCES  := $(addprefix csrc/,$(filter %.c,$(shell sed -e 's/\#.*//' csrc/sources.txt)))
 C_INCLUDES := -Icsrc/include -Icsrc/runtime -Icsrc/kernels
-C_TESTS    := test_relu_dense test_dense_backward test_piecewise_smooth
+C_TESTS    := test_relu_dense test_dense_backward test_piecewise_smooth test_gemm
 
 ctest:                         ## every C test program against the library (csrc/sources.txt), warnings as errors
 	mkdir -p build
@@ -33,9 +33,9 @@ ctest:                         ## every C test program against the library (csrc
 		./build/$$t; \
 	done
 
-cbench:                        ## build the C benchmark programs (build/bench_kernels, build/bench_threads)
+cbench:                        ## build the C benchmark programs (build/bench_kernels, build/bench_threads, build/bench_gemm)
 	mkdir -p build
-	set -e; for b in bench_kernels bench_threads; do \
+	set -e; for b in bench_kernels bench_threads bench_gemm; do \
 		$(CC) $(CFLAGS_TEST) -O3 -pthread $(C_INCLUDES) $(C_SOURCES) csrc/tests/$$b.c \
 			-o build/$$b -lm; \
 	done

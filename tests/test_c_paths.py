@@ -21,6 +21,7 @@ import relukit
 from conftest import DTYPES, backend_module, bits
 from relukit import _validate
 from relukit.conformance import edge_values, random_values, ref_relu, ref_relu_grad, same_bits
+from relukit.ops import KERNELS
 
 C = backend_module("c")
 OPS = [
@@ -701,3 +702,97 @@ def test_runtime_thresholds_from_the_environment():
     info = json.loads(out.stdout)
     assert (info["nt_bytes"], info["nt_bytes_per_thread"]) == (4096, 0)
     assert (info["split_bytes"], info["dense_split_macs"]) == (12345, 777)
+
+
+# --- the GEMM: affine forward with a fused activation, its path and blocks -------------------
+
+AFFINE_SHAPES = [(1, 784, 256), (3, 5, 7), (13, 37, 130), (32, 64, 33), (0, 4, 3), (2, 0, 5)]
+
+
+def _affine_params(name: str) -> tuple[float, ...]:
+    """Parameters every kernel takes: increasing, so hardtanh's bounds are ordered."""
+    return tuple(0.25 * (i + 1) for i in range(len(KERNELS[name])))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", [None, *KERNELS])
+def test_affine_forward_is_the_op_after_linear(dtype, name):
+    """The epilogue applies the op's array kernel to the finished rows: the same bits as the
+    op applied to linear_forward's result, at every shape (few-row and blocked paths)."""
+    rng = np.random.default_rng(11)
+    for batch, n_in, n_out in AFFINE_SHAPES:
+        x = rng.standard_normal((batch, n_in)).astype(dtype)
+        w = rng.standard_normal((n_in, n_out)).astype(dtype)
+        b = rng.standard_normal(n_out).astype(dtype)
+        lin = np.empty((batch, n_out), dtype)
+        C.linear_forward(x, w, b, lin)
+        params = () if name is None else _affine_params(name)
+        want = lin.copy()
+        if name is not None:
+            getattr(C, f"{name}_array")(lin, want, *params)
+        got = np.empty((batch, n_out), dtype)
+        C.affine_forward(x, w, b, got, name, params)
+        assert same_bits(got, want), (name, batch, n_in, n_out)
+        if name == "relu":
+            dense = np.empty((batch, n_out), dtype)
+            C.dense_forward(x, w, b, dense)
+            assert same_bits(dense, want)
+
+
+def test_affine_forward_refuses_unknown_ops_and_wrong_parameters():
+    x, w = np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)
+    b, out = np.ones(4, np.float32), np.full((2, 4), 7, np.float32)
+    for name, params in [("no_such_op", ()), ("leaky_relu", ()), ("relu", (1.0,)), (None, (1,))]:
+        with pytest.raises(ValueError):
+            C.affine_forward(x, w, b, out, name, params)
+    assert np.all(out == 7)
+    # the C entry point itself says EINVAL for the same calls, touching nothing
+    ffi, lib = C.ffi, C.lib
+    cx, cw = ffi.from_buffer("float[]", x), ffi.from_buffer("float[]", w)
+    cb, cy = ffi.from_buffer("float[]", b), ffi.from_buffer("float[]", out)
+    p = ffi.new("double[]", [0.5, 1.0])
+    for name, n in [(b"no_such_op", 0), (b"hardtanh", 1), (b"gelu", 1)]:
+        rc = lib.relukit_affine_forward_f32(cx, 6, cw, 12, cb, 4, cy, 8, 2, 3, 4, name, p, n)
+        assert rc == lib.RELUKIT_EINVAL, name
+    assert np.all(out == 7)
+
+
+def test_runtime_info_reports_the_gemm_path_and_blocks():
+    info = C.runtime_info()
+    assert info["gemm_simd"] in ("portable", "avx2", "avx512")
+    assert info["l1d_bytes"] > 0
+    if info["simd"] == "portable":
+        assert info["gemm_simd"] == "portable"
+    for dtype in ("float32", "float64"):
+        g = info[f"gemm_{dtype}"]
+        assert set(g) == {"mr", "nr", "kc", "mc", "nc"}
+        assert g["kc"] % 8 == 0 and g["mc"] % g["mr"] == 0 and g["nc"] % g["nr"] == 0, g
+        assert min(g.values()) >= 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_same_bits_on_every_thread_count(dtype):
+    """Split over rows or columns (never over k): 1, 2 and 3 threads give the same bits, for
+    the forward and both transposed products of the backward pass."""
+    rng = np.random.default_rng(12)
+    before = C.get_num_threads()
+    try:
+        for batch, n_in, n_out in [(1, 784, 256), (33, 129, 65), (256, 100, 300), (300, 64, 10)]:
+            x = rng.standard_normal((batch, n_in)).astype(dtype)
+            w = rng.standard_normal((n_in, n_out)).astype(dtype)
+            b = rng.standard_normal(n_out).astype(dtype)
+            dy = rng.standard_normal((batch, n_out)).astype(dtype)
+            results = []
+            for threads in (1, 2, 3):
+                C.set_num_threads(threads)
+                y = np.empty((batch, n_out), dtype)
+                C.dense_forward(x, w, b, y)
+                grads = [np.empty((batch, n_in), dtype), np.empty((n_in, n_out), dtype)]
+                grads.append(np.empty(n_out, dtype))
+                C.dense_backward(x, w, dy, *grads)
+                results.append([y, *grads])
+            for other in results[1:]:
+                for got, want in zip(other, results[0], strict=True):
+                    assert same_bits(got, want), (batch, n_in, n_out)
+    finally:
+        C.set_num_threads(before)

@@ -7,7 +7,8 @@
  * "NaN kept" means the exact bits: sign, payload, and signaling NaNs stay signaling.
  * The float relu/relu_grad kernels (scalar and array) decide on the bit pattern only, with no
  * float arithmetic, so DAZ/FTZ modes cannot change the answer and no FP exception is raised.
- * (The dense layer's multiply-adds are ordinary float arithmetic and do depend on DAZ/FTZ.)
+ * (The dense layer's fused multiply-adds are ordinary float arithmetic and do depend on
+ * DAZ/FTZ.)
  *
  * Array functions take every buffer's length in elements and return RELUKIT_ESIZE, touching
  * nothing, when the lengths do not fit together or a buffer with a nonzero length is NULL
@@ -28,7 +29,8 @@ extern "C" {
 enum relukit_status {
     RELUKIT_OK = 0,
     RELUKIT_ESIZE = 1,   /* buffer lengths do not match the stated shape */
-    RELUKIT_EOVERLAP = 2 /* the output overlaps an input (other than exactly, in place) */
+    RELUKIT_EOVERLAP = 2, /* the output overlaps an input (other than exactly, in place) */
+    RELUKIT_EINVAL = 3    /* an unknown activation name, or the wrong number of parameters */
 };
 
 float relukit_relu_f32(float x);
@@ -45,14 +47,32 @@ int relukit_relu_array_f64(const double *x, size_t x_len, double *y, size_t y_le
 int relukit_relu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
 int relukit_relu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
 
-/* Dense layer forward, y = relu(x @ w + b), all row-major and contiguous:
- * x (batch, in), w (in, out), b (out), y (batch, out). y must not overlap the inputs
- * (RELUKIT_EOVERLAP if it does, checked after the lengths).
- * Requires x_len == batch*in, w_len == in*out, b_len == out, y_len == batch*out
- * (products checked for overflow, RELUKIT_ESIZE on overflow), and no buffer with a nonzero
- * length NULL; batch, in or out may be 0 (in == 0 gives y = relu(b) per row).
- * Summation order: each y[r,j] starts from b[j] and adds x[r,k]*w[k,j] for k in increasing
- * order (plain multiply then add, no explicit fma), then relu. */
+/* ---- the GEMM: dense, linear and affine forward, dense backward ---------------------------
+ * (csrc/kernels/gemm.c under dense.c and dense_backward.c)
+ *
+ * All row-major and contiguous: x (batch, in), w (in, out), b (out), y (batch, out). Requires
+ * x_len == batch*in, w_len == in*out, b_len == out, y_len == batch*out (products checked for
+ * overflow) and no buffer with a nonzero length NULL, else RELUKIT_ESIZE touching nothing;
+ * batch, in or out may be 0. An output that overlaps an input or another output returns
+ * RELUKIT_EOVERLAP, touching nothing (checked after the lengths).
+ *
+ * The numeric definition (every path: portable fmaf/fma, AVX2+FMA, AVX-512; every thread
+ * count; the Rust kernels too: the same bits):
+ *   forward: y[i,j] = act(acc), where acc starts as b[j] and, for k = 0, 1, ..., in-1 in
+ *     increasing order, acc = fma(x[i,k], w[k,j], acc): one fused multiply-add each, rounded
+ *     once. act is relu for dense_forward (the array kernels' element rule: NaN kept,
+ *     -0.0 -> +0.0), the identity for linear_forward, the named op for affine_forward.
+ *     in == 0 gives act(b[j]).
+ *   backward: dx[i,k] = acc over j = 0..out-1 increasing, from +0.0, acc = fma(dy[i,j],
+ *     w[k,j], acc); dw[k,j] = acc over i = 0..batch-1 increasing, from +0.0,
+ *     acc = fma(x[i,k], dy[i,j], acc); db[j] = over i increasing, from +0.0, acc = acc + dy[i,j]
+ *     (a plain add).
+ * A NaN reaching an output gives a NaN; when two different NaN payloads meet in one fma, which
+ * one survives follows the hardware (x86: the first NaN operand) and is not part of the
+ * definition. Against the exact result the error is at most (K + 2) eps (sum|x||w| + |b|)
+ * (K = in; eps the type's machine epsilon; relukit.conformance.dense_tolerance). */
+
+/* y = relu(x @ w + b) */
 int relukit_dense_forward_f32(const float *x, size_t x_len, const float *w, size_t w_len,
                               const float *b, size_t b_len, float *y, size_t y_len,
                               size_t batch, size_t in, size_t out);
@@ -60,15 +80,7 @@ int relukit_dense_forward_f64(const double *x, size_t x_len, const double *w, si
                               const double *b, size_t b_len, double *y, size_t y_len,
                               size_t batch, size_t in, size_t out);
 
-/* ---- linear layer forward (csrc/kernels/dense.c) and dense backward (dense_backward.c) ---
- * The affine map y = x @ w + b of relukit.nn.Linear and its gradients, all row-major and
- * contiguous, same shape rules as relukit_dense_forward_* (x (batch, in), w (in, out),
- * b (out), products checked for overflow, RELUKIT_ESIZE touching nothing on any mismatch or
- * on a NULL buffer with a nonzero length). An output that overlaps an input or another output
- * returns RELUKIT_EOVERLAP, touching nothing (checked after the lengths).
- * No fma; the same bits on the portable and the AVX2 path. */
-
-/* y = x @ w + b: as relukit_dense_forward_* without the ReLU (same summation order). */
+/* y = x @ w + b (relukit.nn.Linear) */
 int relukit_linear_forward_f32(const float *x, size_t x_len, const float *w, size_t w_len,
                                const float *b, size_t b_len, float *y, size_t y_len,
                                size_t batch, size_t in, size_t out);
@@ -76,16 +88,27 @@ int relukit_linear_forward_f64(const double *x, size_t x_len, const double *w, s
                                const double *b, size_t b_len, double *y, size_t y_len,
                                size_t batch, size_t in, size_t out);
 
+/* y = act(x @ w + b): activation NULL (linear) or a kernel name of relukit.ops.KERNELS
+ * ("relu", "leaky_relu", "gelu_tanh", ...) with its n_params parameters in the KERNELS order
+ * (params may be NULL when n_params == 0; rounded to the array's type). The op's array kernel
+ * runs on each finished block of rows of y while it is in cache: the same bits as applying the
+ * op to linear_forward's result. RELUKIT_EINVAL (touching nothing, checked before the
+ * lengths) for an unknown name or a wrong n_params. */
+int relukit_affine_forward_f32(const float *x, size_t x_len, const float *w, size_t w_len,
+                               const float *b, size_t b_len, float *y, size_t y_len,
+                               size_t batch, size_t in, size_t out, const char *activation,
+                               const double *params, size_t n_params);
+int relukit_affine_forward_f64(const double *x, size_t x_len, const double *w, size_t w_len,
+                               const double *b, size_t b_len, double *y, size_t y_len,
+                               size_t batch, size_t in, size_t out, const char *activation,
+                               const double *params, size_t n_params);
+
 /* Gradients of y = x @ w + b given dy = dL/dy (batch, out); each output is overwritten:
- *   dx = dy @ w^T  (batch, in)   dx[r,k] = sum_j dy[r,j] * w[k,j]
- *   dw = x^T @ dy  (in, out)     dw[k,j] = sum_r x[r,k] * dy[r,j]
- *   db = sum_r dy[r,:]  (out)
- * Any of dx, dw, db may be NULL with length 0: that gradient is skipped (the first layer of a
- * network needs no dx). Empty sums give +0.0 (batch == 0: dw = db = 0; out == 0: dx = 0).
- * Summation order: dw[k,j] and db[j] start from +0.0 and add rows r = 0, 1, ... in order;
- * dx[r,k] keeps 8 partial sums s[l] (s[l] adds j = l, l+8, ... below 8*floor(out/8), in
- * order, from +0.0), combines them as ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)), then adds the
- * remaining j in order. (For a Dense layer, y = relu(x @ w + b), pass dy * relu_grad(y).) */
+ *   dx = dy @ w^T (batch, in), dw = x^T @ dy (in, out), db = sum_i dy[i,:] (out),
+ * in the order of the definition above (dx and dw on the same GEMM kernel as the forward, the
+ * transposes taken by its packing). Any of dx, dw, db may be NULL with length 0: that
+ * gradient is skipped. Empty sums give +0.0. (For a Dense layer, y = relu(x @ w + b), pass
+ * dy * relu_grad(y).) */
 int relukit_dense_backward_f32(const float *x, size_t x_len, const float *w, size_t w_len,
                                const float *dy, size_t dy_len, float *dx, size_t dx_len,
                                float *dw, size_t dw_len, float *db, size_t db_len,
@@ -236,7 +259,7 @@ size_t relukit_get_num_threads(void);
 int relukit_max_threads(void);
 
 /* The kernels' path: explicit AVX2 intrinsics, or portable C (RELUKIT_FORCE_PORTABLE=1). */
-enum relukit_simd { RELUKIT_SIMD_PORTABLE = 0, RELUKIT_SIMD_AVX2 = 1 };
+enum relukit_simd { RELUKIT_SIMD_PORTABLE = 0, RELUKIT_SIMD_AVX2 = 1, RELUKIT_SIMD_AVX512 = 2 };
 
 /* What the runtime detected once per process, and the thresholds it derived from that (bytes
  * are bytes read + written by one call). Caches from sysfs
@@ -259,6 +282,13 @@ struct relukit_runtime_info {
     size_t nt_bytes_per_thread;
     size_t split_bytes;      /* elementwise calls are split over threads from this size */
     size_t dense_split_macs; /* dense calls are split from batch * in * out multiply-adds */
+    /* the GEMM (csrc/kernels/gemm.c): its path (enum relukit_simd: AVX-512 where the CPU has
+     * it, else AVX2+FMA, else portable) and, per type, {mr, nr, kc, mc, nc}: the micro-tile
+     * and the cache blocks derived from l1d_bytes, l2_bytes and l3_share_bytes */
+    size_t l1d_bytes; /* L1 data cache of one core */
+    int gemm_simd;
+    size_t gemm_f32[5];
+    size_t gemm_f64[5];
 };
 /* Fill *info (returns RELUKIT_OK; RELUKIT_ESIZE if info is NULL). */
 int relukit_runtime_info(struct relukit_runtime_info *info);

@@ -1,21 +1,14 @@
 /* dense_backward.c: the backward pass of the affine layer y = x @ w + b (gradients for x, w
- * and b; the forward is in dense.c). Contract and summation orders in relukit.h.
+ * and b; the forward is in dense.c). Contract and numeric definition in relukit.h.
  *
- * Every loop runs contiguously in its innermost index so the compiler vectorizes it without
- * reassociating anything (ISO C, no -ffast-math, no fma()):
- *   dw       dw[k,:] = 0; dw[k,:] += x[r,k] * dy[r,:]       for r increasing   (k outermost:
- *            the row dw[k,:] stays in L1 while the rows of dy stream past it)
- *   db       db[:] = 0; db[:] += dy[r,:]                    for r increasing
- *   dx       dx[r,k] = dot(dy[r,:], w[k,:]), both rows contiguous: eight partial sums, lane l
- *            taking j = l, l+8, l+16, ... in increasing order, combined in a fixed tree,
- *            then the tail j >= 8*floor(out/8) in order. Eight independent lanes are what
- *            lets the loop vectorize (one AVX2 register of f32, two of f64) without changing
- *            any rounding, so every build gives the same bits (the Rust kernels use the same
- *            order and agree bit for bit).
- * As in dense.c, the same loops are compiled a second time with target("avx2") (not "fma":
- * no contraction is possible) and picked at run time by relukit__get_simd(), so
- * RELUKIT_FORCE_PORTABLE=1 selects the baseline build; both give identical bits. */
+ *   dx = dy w^T   the GEMM (gemm.c) with A = dy (row stride out) and B(j, k) = w[k, j]
+ *                 (strides 1 and out: the packing reads w transposed)
+ *   dw = x^T dy   the GEMM with A(k, i) = x[i, k] (strides 1 and in) and B = dy
+ *   db            db[:] = 0; db[:] += dy[i,:] for i increasing: the loop over j vectorizes
+ *                 without reassociating anything (ISO C, no -ffast-math), the same bits on
+ *                 every build. */
 #include "elementwise.h"
+#include "gemm.h"
 
 /* len == rows * cols (checked for overflow) and the buffer is not NULL unless empty. */
 static int buf_ok(const void *p, size_t len, size_t rows, size_t cols)
@@ -32,65 +25,21 @@ static int opt_buf_ok(const void *p, size_t len, size_t rows, size_t cols)
     return (p == NULL && len == 0) || buf_ok(p, len, rows, cols);
 }
 
-/* RELUKIT_BACKWARD_LOOPS(NAME, ATTR, FT): dx, dw, db (each skipped when NULL); batch, in and
- * out > 0; batch or in may be 0 (their loops then run zero times: dw, db come out zero). */
-#define RELUKIT_BACKWARD_LOOPS(NAME, ATTR, FT)                                                   \
-    ATTR static void NAME(const FT *restrict x, const FT *restrict w, const FT *restrict dy,     \
-                          FT *restrict dx, FT *restrict dw, FT *restrict db, size_t batch,       \
-                          size_t in, size_t out)                                                 \
+/* db[j] = sum over i increasing of dy[i, j], from +0.0 (batch may be 0). */
+#define RELUKIT_BIAS_GRAD(SFX, FT)                                                               \
+    static void bias_grad_##SFX(const FT *restrict dy, FT *restrict db, size_t batch,            \
+                                size_t out)                                                      \
     {                                                                                            \
-        if (dw != NULL) {                                                                        \
-            for (size_t k = 0; k < in; k++) {                                                    \
-                FT *restrict dwk = dw + k * out;                                                 \
-                for (size_t j = 0; j < out; j++)                                                 \
-                    dwk[j] = (FT)0;                                                              \
-                for (size_t r = 0; r < batch; r++) {                                             \
-                    const FT xrk = x[r * in + k];                                                \
-                    const FT *restrict dyr = dy + r * out;                                       \
-                    for (size_t j = 0; j < out; j++)                                             \
-                        dwk[j] += xrk * dyr[j];                                                  \
-                }                                                                                \
-            }                                                                                    \
-        }                                                                                        \
-        if (db != NULL) {                                                                        \
+        for (size_t j = 0; j < out; j++)                                                         \
+            db[j] = (FT)0;                                                                       \
+        for (size_t r = 0; r < batch; r++) {                                                     \
+            const FT *restrict dyr = dy + r * out;                                               \
             for (size_t j = 0; j < out; j++)                                                     \
-                db[j] = (FT)0;                                                                   \
-            for (size_t r = 0; r < batch; r++) {                                                 \
-                const FT *restrict dyr = dy + r * out;                                           \
-                for (size_t j = 0; j < out; j++)                                                 \
-                    db[j] += dyr[j];                                                             \
-            }                                                                                    \
-        }                                                                                        \
-        if (dx != NULL) {                                                                        \
-            const size_t blocked = out - out % 8;                                                \
-            for (size_t r = 0; r < batch; r++) {                                                 \
-                const FT *restrict dyr = dy + r * out;                                           \
-                for (size_t k = 0; k < in; k++) {                                                \
-                    const FT *restrict wk = w + k * out;                                         \
-                    FT s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                          \
-                    for (size_t j = 0; j < blocked; j += 8)                                      \
-                        for (size_t l = 0; l < 8; l++)                                           \
-                            s[l] += dyr[j + l] * wk[j + l];                                      \
-                    FT acc = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));  \
-                    for (size_t j = blocked; j < out; j++)                                       \
-                        acc += dyr[j] * wk[j];                                                   \
-                    dx[r * in + k] = acc;                                                        \
-                }                                                                                \
-            }                                                                                    \
+                db[j] += dyr[j];                                                                 \
         }                                                                                        \
     }
-
-RELUKIT_BACKWARD_LOOPS(backward_f32_portable, , float)
-RELUKIT_BACKWARD_LOOPS(backward_f64_portable, , double)
-#if RELUKIT_X86_DISPATCH
-RELUKIT_BACKWARD_LOOPS(backward_f32_avx2, RELUKIT_AVX2_FN, float)
-RELUKIT_BACKWARD_LOOPS(backward_f64_avx2, RELUKIT_AVX2_FN, double)
-#define RELUKIT_BACKWARD_CALL(SFX, ...)                                                          \
-    (relukit__get_simd() == RELUKIT_SIMD_AVX2 ? backward_##SFX##_avx2(__VA_ARGS__)               \
-                                              : backward_##SFX##_portable(__VA_ARGS__))
-#else
-#define RELUKIT_BACKWARD_CALL(SFX, ...) backward_##SFX##_portable(__VA_ARGS__)
-#endif
+RELUKIT_BIAS_GRAD(f32, float)
+RELUKIT_BIAS_GRAD(f64, double)
 
 /* 1 if output o (o_bytes; NULL or empty: none) overlaps any of the n ranges in r[]. */
 static int out_overlaps(const void *o, size_t o_bytes, const void *const r[], const size_t rb[],
@@ -122,13 +71,18 @@ static int out_overlaps(const void *o, size_t o_bytes, const void *const r[], co
                 out_overlaps(dw, dw_len * s, r, rb, 4) || out_overlaps(db, db_len * s, r, rb, 3)) \
                 return RELUKIT_EOVERLAP;                                                         \
         }                                                                                        \
-        if (out == 0) { /* dw and db are empty; every dx is an empty sum */                      \
-            for (size_t i = 0; dx != NULL && i < dx_len; i++)                                    \
-                dx[i] = 0;                                                                       \
-            return RELUKIT_OK;                                                                   \
+        if (dw != NULL && in != 0 && out != 0) {                                                 \
+            const struct relukit_gemm g = {in, out, batch, x,    1,    in, dy, out,              \
+                                           1,  dw,  out,   NULL, 0,    NULL, NULL};              \
+            relukit__gemm_##SFX(&g);                                                             \
         }                                                                                        \
-        /* batch == 0 or in == 0 need no special case: the loops over them run zero times */    \
-        RELUKIT_BACKWARD_CALL(SFX, x, w, dy, dx, dw, db, batch, in, out);                   \
+        if (db != NULL && out != 0)                                                              \
+            bias_grad_##SFX(dy, db, batch, out);                                                 \
+        if (dx != NULL && batch != 0 && in != 0) {                                               \
+            const struct relukit_gemm g = {batch, in, out, dy,   out,  1, w, 1,                  \
+                                           out,   dx, in,  NULL, 0, NULL, NULL};                 \
+            relukit__gemm_##SFX(&g);                                                             \
+        }                                                                                        \
         return RELUKIT_OK;                                                                       \
     }
 

@@ -44,6 +44,7 @@
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
+#define DEFAULT_L1D (32 * KIB)
 #define DEFAULT_L2 (512 * KIB)
 #define DEFAULT_L3 (8 * MIB)
 #define L3_PER_CPU_CAP (16 * MIB)
@@ -175,6 +176,34 @@ static int caches_from_cpuid(size_t *l2, size_t *l3, size_t *l3_cpus)
     return 0;
 }
 
+/* The L1 data cache of one core: sysfs, else cpuid leaf 4, else DEFAULT_L1D. */
+static size_t detect_l1d(void)
+{
+    for (int i = 0; i < 16; i++) {
+        char dir[96], buf[256];
+        snprintf(dir, sizeof dir, "/sys/devices/system/cpu/cpu0/cache/index%d", i);
+        if (!read_line(dir, "level", buf, sizeof buf) || strtol(buf, NULL, 10) != 1 ||
+            !read_line(dir, "type", buf, sizeof buf) || strncmp(buf, "Instruction", 11) == 0 ||
+            !read_line(dir, "size", buf, sizeof buf))
+            continue;
+        const size_t size = parse_size(buf);
+        if (size != 0)
+            return size;
+    }
+#if RELUKIT_X86_DISPATCH
+    if (__get_cpuid_max(0, NULL) >= 4u)
+        for (unsigned sub = 0; sub < 16; sub++) {
+            unsigned a, b, c, d;
+            if (!__get_cpuid_count(4u, sub, &a, &b, &c, &d) || (a & 0x1fu) == 0)
+                break;
+            if ((a & 0x1fu) == 1 && ((a >> 5) & 7u) == 1)
+                return (size_t)((b >> 22) + 1) * (((b >> 12) & 0x3ffu) + 1) *
+                       ((b & 0xfffu) + 1) * ((size_t)c + 1);
+        }
+#endif
+    return DEFAULT_L1D;
+}
+
 static size_t count_cpus(void)
 {
 #if defined(__linux__)
@@ -224,6 +253,7 @@ static void detect(struct relukit_runtime_info *m)
     }
     if (l3 != 0 && l3_cpus == 0)
         l3_cpus = m->cpus;
+    m->l1d_bytes = detect_l1d();
     m->l2_bytes = l2;
     m->l3_bytes = l3;
     m->l3_cpus = l3_cpus;
@@ -338,6 +368,50 @@ void relukit__count_nt_call(void) { RELUKIT_INC(&nt_calls); }
 
 int relukit_max_threads(void) { return RELUKIT_MAX_THREADS; }
 
+/* ---- GEMM blocking ---------------------------------------------------------------------------
+ * kc: a kc x nr micro-panel of B (reused by every MR-row tile of a block) takes half of the
+ * L1d, the other half left to the streaming A micro-panels and C; mc: the packed mc x kc block
+ * of A takes half of the L2; nc: the packed kc x nc block of B takes half of the L3 share,
+ * at most GEMM_NC_MAX columns (larger B blocks only cost packing buffer). */
+#define GEMM_KC_MIN 64
+#define GEMM_KC_MAX 1024
+#define GEMM_NC_MAX 4096
+
+static RELUKIT_ATOMIC(size_t) gemm_kc_override, gemm_mc_override, gemm_nc_override;
+
+static size_t clamp_multiple(size_t v, size_t unit, size_t lo, size_t hi)
+{
+    if (v > hi)
+        v = hi;
+    v = v / unit * unit;
+    return v < lo ? lo : v;
+}
+
+void relukit__gemm_blocks(size_t esize, size_t mr, size_t nr, struct relukit_gemm_blocks *out)
+{
+    const struct relukit_runtime_info *m = relukit__machine();
+    size_t kc = clamp_multiple(m->l1d_bytes / 2 / (nr * esize), 8, GEMM_KC_MIN, GEMM_KC_MAX);
+    size_t mc = clamp_multiple(m->l2_bytes / 2 / (kc * esize), mr, mr, SIZE_MAX / 2);
+    const size_t l3 = m->l3_share_bytes != 0 ? m->l3_share_bytes : m->l2_bytes;
+    size_t nc = clamp_multiple(l3 / 2 / (kc * esize), nr, nr, GEMM_NC_MAX / nr * nr);
+    const size_t ko = RELUKIT_LOAD(&gemm_kc_override), mo = RELUKIT_LOAD(&gemm_mc_override),
+                 no = RELUKIT_LOAD(&gemm_nc_override);
+    if (ko != 0)
+        kc = ko;
+    if (mo != 0)
+        mc = (mo + mr - 1) / mr * mr;
+    if (no != 0)
+        nc = (no + nr - 1) / nr * nr;
+    out->kc = kc, out->mc = mc, out->nc = nc;
+}
+
+void relukit__set_gemm_blocks(size_t kc, size_t mc, size_t nc)
+{
+    RELUKIT_STORE(&gemm_kc_override, kc);
+    RELUKIT_STORE(&gemm_mc_override, mc);
+    RELUKIT_STORE(&gemm_nc_override, nc);
+}
+
 int relukit_runtime_info(struct relukit_runtime_info *info)
 {
     if (info == NULL)
@@ -350,5 +424,15 @@ int relukit_runtime_info(struct relukit_runtime_info *info)
         info->nt_bytes_per_thread = 0;
     info->split_bytes = relukit__split_bytes();
     info->dense_split_macs = relukit__dense_split_macs();
+    info->gemm_simd = relukit__gemm_simd();
+    for (int e = 0; e < 2; e++) {
+        const size_t esize = e == 0 ? 4 : 8;
+        size_t mr, nr;
+        struct relukit_gemm_blocks bl;
+        relukit__gemm_tile(esize, &mr, &nr);
+        relukit__gemm_blocks(esize, mr, nr, &bl);
+        size_t *dst = e == 0 ? info->gemm_f32 : info->gemm_f64;
+        dst[0] = mr, dst[1] = nr, dst[2] = bl.kc, dst[3] = bl.mc, dst[4] = bl.nc;
+    }
     return RELUKIT_OK;
 }

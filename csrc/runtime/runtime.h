@@ -78,6 +78,22 @@ size_t relukit__split_bytes(void);
 /* A dense call is split over threads from this many multiply-adds (batch * in * out) on. */
 size_t relukit__dense_split_macs(void);
 
+/* GEMM blocking (csrc/kernels/gemm.c) for a micro-tile of mr x nr elements of esize bytes:
+ * kc (the k-block: a kc x nr micro-panel of B takes half of the L1d), mc (the rows of A
+ * packed per k-block: mc x kc takes half of the L2), nc (the columns of B packed per k-block:
+ * kc x nc takes half of the L3 share, at most 4096); kc a multiple of 8, mc of mr, nc of nr.
+ * relukit__set_gemm_blocks(kc, mc, nc) overrides them (a test hook; 0 keeps a derived one;
+ * returns nothing). */
+struct relukit_gemm_blocks {
+    size_t kc, mc, nc;
+};
+void relukit__gemm_blocks(size_t esize, size_t mr, size_t nr, struct relukit_gemm_blocks *out);
+void relukit__set_gemm_blocks(size_t kc, size_t mc, size_t nc);
+/* The micro-tile of the GEMM path in use (gemm.c): mr x nr (1 x 1 on the portable path), and
+ * that path (enum relukit_simd). */
+void relukit__gemm_tile(size_t esize, size_t *mr, size_t *nr);
+int relukit__gemm_simd(void);
+
 /* Test hooks: override one threshold for every thread count (0: always, SIZE_MAX: never) or
  * give it back to the machine with RELUKIT_AUTO. Each returns the previous override
  * (RELUKIT_AUTO if there was none), so `old = set(v); ...; set(old)` restores it. Not meant to

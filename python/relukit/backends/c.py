@@ -78,7 +78,11 @@ def runtime_info() -> dict[str, Any]:
     """What the C runtime detected (SIMD path, caches, CPUs) and the thresholds it derived."""
     info = ffi.new("struct relukit_runtime_info *")
     _check(lib.relukit_runtime_info(info), "runtime_info")
-    simd = {lib.RELUKIT_SIMD_PORTABLE: "portable", lib.RELUKIT_SIMD_AVX2: "avx2"}
+    simd = {
+        lib.RELUKIT_SIMD_PORTABLE: "portable",
+        lib.RELUKIT_SIMD_AVX2: "avx2",
+        lib.RELUKIT_SIMD_AVX512: "avx512",
+    }
     return {
         "simd": simd.get(info.simd, str(info.simd)),
         "fma": bool(info.fma),
@@ -93,12 +97,24 @@ def runtime_info() -> dict[str, Any]:
         "nt_bytes_per_thread": int(info.nt_bytes_per_thread),
         "split_bytes": int(info.split_bytes),
         "dense_split_macs": int(info.dense_split_macs),
+        "l1d_bytes": int(info.l1d_bytes),
+        "gemm_simd": simd.get(info.gemm_simd, str(info.gemm_simd)),
+        **{
+            f"gemm_{name}": {
+                k: int(blocks[i]) for i, k in enumerate(("mr", "nr", "kc", "mc", "nc"))
+            }
+            for name, blocks in (("float32", info.gemm_f32), ("float64", info.gemm_f64))
+        },
     }
 
 
 def _check(status: int, what: str) -> None:
     if status == lib.RELUKIT_EOVERLAP:
         raise ValueError(f"relukit C kernel {what}: the output overlaps an input")
+    if status == lib.RELUKIT_EINVAL:
+        raise ValueError(
+            f"relukit C kernel {what}: unknown activation or wrong number of its parameters"
+        )
     if status != lib.RELUKIT_OK:
         raise ValueError(f"relukit C kernel {what}: buffer lengths do not match (status {status})")
 
@@ -534,5 +550,47 @@ def dense_backward(
         _BACKWARD,
         [("x", x, (batch, n_in)), ("w", w, (n_in, n_out)), ("dy", dy, (batch, n_out))],
         [("dx", dx, (batch, n_in)), ("dw", dw, (n_in, n_out)), ("db", db, (n_out,))],
+        (batch, n_in, n_out),
+    )
+
+
+# ---- affine: y = act(x @ w + b), the activation fused into the GEMM's epilogue ---------------
+
+_AFFINE = {"f": lib.relukit_affine_forward_f32, "d": lib.relukit_affine_forward_f64}
+
+
+def affine_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray,
+    activation: str | None = None,
+    params: tuple[float, ...] = (),
+) -> None:
+    """out = activation(x @ w + b): ``activation`` None (linear) or a kernel name of
+    :data:`relukit.ops.KERNELS` with its parameters in that order; the same bits as the op's
+    array kernel applied to :func:`linear_forward`'s result. ValueError for an unknown name or
+    the wrong number of parameters."""
+    if activation is not None and activation not in KERNELS:
+        raise ValueError(f"relukit C kernel affine_forward: unknown activation {activation!r}")
+    if activation is not None and len(params) != len(KERNELS[activation]):
+        raise ValueError(
+            f"relukit C kernel affine_forward: {activation} takes {len(KERNELS[activation])} "
+            f"parameters, got {len(params)}"
+        )
+    if activation is None and params:
+        raise ValueError("relukit C kernel affine_forward: no activation takes no parameters")
+    batch, n_in, n_out = _matrix_dims(x, w)
+    name = ffi.NULL if activation is None else activation.encode()
+    cparams = ffi.new("double[]", [float(p) for p in params]) if params else ffi.NULL
+    kernels = {
+        code: (lambda *args, _k=kernel: _k(*args, name, cparams, len(params)))
+        for code, kernel in _AFFINE.items()
+    }
+    _layer_call(
+        "affine_forward",
+        kernels,
+        [("x", x, (batch, n_in)), ("w", w, (n_in, n_out)), ("b", b, (n_out,))],
+        [("out", out, (batch, n_out))],
         (batch, n_in, n_out),
     )
