@@ -13,6 +13,7 @@ from relukit._backend import (
     set_backend,
     use_backend,
 )
+from relukit._config import show_config
 from relukit._threads import get_num_threads, set_num_threads
 from relukit.ops import FUNCTIONS as _FUNCTIONS
 
@@ -43,6 +44,7 @@ __all__ = [
     "relu_array",
     "set_backend",
     "set_num_threads",
+    "show_config",
     "use_backend",
 ]
 __all__ += list(_FUNCTIONS)  # relu, leaky_relu, ...: one per row of ops.OPS
