@@ -6,7 +6,14 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 CFLAGS_TEST := -std=c11 -O2 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow
 
-.PHONY: venv dev test ctest cbench rtest lint pytest check test-oldest-numpy bench clean
+# mypy and pyright (basedpyright bundles its own Node, nothing is fetched at run time) for
+# tests/test_typing.py; maturin's zig linker and auditwheel for `make wheel`; dask for
+# tests/test_dask.py.
+TYPING_PACKAGES := "mypy>=1.11" "basedpyright>=1.20" "typing_extensions>=4.7"
+WHEEL_PACKAGES  := "ziglang>=0.13" "auditwheel>=6"
+DASK_PACKAGES   := "dask[array]>=2023.1" "distributed>=2023.1"
+
+.PHONY: stubs venv dev test ctest cbench rtest lint pytest check test-oldest-numpy bench clean
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
@@ -14,11 +21,16 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "maturin>=1.9,<2" "cffi>=1.17" "numpy>=1.24" \
 		"pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=5" "rich>=13" "ruff>=0.6" \
-		"scikit-learn>=1.3" "matplotlib>=3.7" "jsonschema>=4.18" "threadpoolctl>=3"
+		"scikit-learn>=1.3" "matplotlib>=3.7" "jsonschema>=4.18" "threadpoolctl>=3" \
+		$(TYPING_PACKAGES) $(WHEEL_PACKAGES) $(DASK_PACKAGES)
 	touch $@
 
 dev: venv                      ## build both extensions (one wheel) into the venv
 	$(BIN)/maturin develop --release --quiet
+
+stubs: venv                    ## rewrite relukit/_functions.pyi from the op table
+	PYTHONPATH=python $(BIN)/python -c \
+		"from relukit.ops import write_stub; write_stub('python/relukit/_functions.pyi')"
 
 # The C library: the .c files listed in csrc/sources.txt (build.rs reads the same list).
 C_SOURCES  := $(addprefix csrc/,$(filter %.c,$(shell sed -e 's/\#.*//' csrc/sources.txt)))

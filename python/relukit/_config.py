@@ -12,7 +12,7 @@ import platform
 import struct
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from relukit import _backend, _threads
 
@@ -177,6 +177,12 @@ def version_line(cfg: dict[str, Any] | None = None) -> str:
         f"relukit {cfg['relukit']} (backends: {', '.join(built)}; "
         f"simd: {', '.join(simd) or 'none'}; Python {cfg['python']}, NumPy {cfg['numpy']})"
     )
+
+
+@overload
+def show_config(as_dict: Literal[False] = False) -> None: ...
+@overload
+def show_config(as_dict: Literal[True]) -> dict[str, Any]: ...
 
 
 def show_config(as_dict: bool = False) -> dict[str, Any] | None:
