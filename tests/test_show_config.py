@@ -115,3 +115,9 @@ def test_forced_portable_path_is_shown_for_both_native_backends():
     assert cfg["rust"]["portable_forced"] is True
     text = _run("config", env={"RELUKIT_FORCE_PORTABLE": "1"}).stdout
     assert "simd: portable (RELUKIT_FORCE_PORTABLE=1)" in text
+
+
+def test_c_and_rust_detect_the_same_simd_path():
+    # they read the same CPU (a wheel linked by another toolchain must not lose C's AVX2)
+    cfg = relukit.show_config(as_dict=True)
+    assert cfg["c"]["simd"] == cfg["rust"]["simd"]
