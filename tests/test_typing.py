@@ -16,12 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 STUB = Path(relukit.__file__).with_name("_functions.pyi")
 
-#: Names the README's later examples use without defining them (x of shape (batch, 64), labels).
-PRELUDE = {
-    "from relukit import nn": (
-        "x = np.random.rand(8, 64).astype(np.float32)\ny = np.arange(8) % 10\n"
-    )
-}
+#: What an example of the README takes from the ones before it (each is checked as a module).
+PRELUDE = (  # (present already if, needed if, the line)
+    ("import numpy as np", r"\bnp\.|\bx\b", "import numpy as np"),
+    ("import relukit", r"\brelukit\.", "import relukit"),
+    ("x = ", r"\bx\b", "x = np.array([-1.0, 0.0, 2.0, np.nan], dtype=np.float32)"),
+)
+#: Examples of libraries without type hints of their own (dask): not relukit's to type.
+UNTYPED = ("import dask",)
+#: The nn example's batch: x of shape (batch, 64), integer labels y.
+NN_DATA = "x = np.random.rand(8, 64).astype(np.float32)\ny = np.arange(8) % 10\n"
+
 
 #: Each call and the type a checker must infer for it (checked with assert_type).
 EXPECTED = {
@@ -42,18 +47,21 @@ EXPECTED = {
 }
 
 
-def readme_script() -> str:
-    """Every ```python block of the README, in order, as one script."""
+def readme_examples() -> list[str]:
+    """Every ```python block of the README as a module, with what it takes from earlier ones."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "no python example in the README"
-    parts = []
-    for block in blocks:
-        block = textwrap.dedent(block)
-        for marker, prelude in PRELUDE.items():
-            if block.startswith(marker):
-                block = block.replace(marker + "\n", marker + "\n" + prelude, 1)
-        parts.append(block)
-    return "\n".join(parts)
+    assert len(blocks) >= 5, "the README's python examples were not found"
+    modules = []
+    for block in map(textwrap.dedent, blocks):
+        if any(marker in block for marker in UNTYPED):
+            continue
+        head = [
+            line for have, need, line in PRELUDE if have not in block and re.search(need, block)
+        ]
+        if "from relukit import nn" in block:
+            block = block.replace("from relukit import nn\n", "from relukit import nn\n" + NN_DATA)
+        modules.append("\n".join(head) + "\n" + block)
+    return modules
 
 
 def types_script() -> str:
@@ -82,10 +90,13 @@ def test_every_generated_function_has_overloads():
         assert text.count(f"@overload\ndef {name}(") == 6, name
 
 
-def _write(tmp_path: Path) -> tuple[Path, Path]:
-    (tmp_path / "readme_examples.py").write_text(readme_script())
-    (tmp_path / "contract_types.py").write_text(types_script())
-    return tmp_path / "readme_examples.py", tmp_path / "contract_types.py"
+def _write(tmp_path: Path) -> list[str]:
+    paths = []
+    for i, text in enumerate([*readme_examples(), types_script()]):
+        path = tmp_path / f"readme_example_{i}.py"
+        path.write_text(text)
+        paths.append(str(path))
+    return paths
 
 
 def _run(tmp_path: Path, *command: str) -> subprocess.CompletedProcess:
@@ -95,27 +106,19 @@ def _run(tmp_path: Path, *command: str) -> subprocess.CompletedProcess:
 
 
 def test_mypy_strict_on_the_readme_examples(tmp_path):
-    examples, reveal = _write(tmp_path)
-    proc = _run(
-        tmp_path,
-        sys.executable,
-        "-m",
-        "mypy",
-        "--strict",
-        "--no-incremental",
-        str(examples),
-        str(reveal),
-    )
+    paths = _write(tmp_path)
+    mypy = (sys.executable, "-m", "mypy", "--strict", "--no-incremental")
+    proc = _run(tmp_path, *mypy, *paths)
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Success: no issues found in 2 source files" in proc.stdout
+    assert f"Success: no issues found in {len(paths)} source files" in proc.stdout
 
 
 def test_pyright_strict_on_the_readme_examples(tmp_path):
-    examples, types = _write(tmp_path)
+    paths = _write(tmp_path)
     (tmp_path / "pyrightconfig.json").write_text('{"typeCheckingMode": "strict"}')
     exe = Path(sys.executable).with_name("basedpyright")
-    proc = _run(tmp_path, str(exe), "--pythonpath", sys.executable, str(examples), str(types))
+    proc = _run(tmp_path, str(exe), "--pythonpath", sys.executable, *paths)
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"\b0 errors, 0 warnings, 0 notes\b", proc.stdout), proc.stdout
