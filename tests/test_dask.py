@@ -4,14 +4,13 @@ equal to the NumPy backend's bits."""
 
 from __future__ import annotations
 
+import dask.array as da
+import distributed
 import numpy as np
 import pytest
 
 import relukit
 from conftest import BACKENDS
-
-da = pytest.importorskip("dask.array", reason="dask is in the test venv (relukit[dask])")
-distributed = pytest.importorskip("distributed")
 
 #: Ops whose bits are the same in every backend (the piecewise-linear ones).
 EXACT = {
