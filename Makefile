@@ -6,7 +6,14 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
 CFLAGS_TEST := -std=c11 -O2 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow
 
-.PHONY: venv dev test ctest cbench rtest lint pytest check test-oldest-numpy bench clean
+# mypy and pyright (basedpyright bundles its own Node, nothing is fetched at run time) for
+# tests/test_typing.py; maturin's zig linker and auditwheel for `make wheel`; dask for
+# tests/test_dask.py.
+TYPING_PACKAGES := "mypy>=1.11" "basedpyright>=1.20" "typing_extensions>=4.7"
+WHEEL_PACKAGES  := "ziglang>=0.13" "auditwheel>=6"
+DASK_PACKAGES   := "dask[array]>=2023.1" "distributed>=2023.1"
+
+.PHONY: stubs wheel sdist test-wheel venv dev test ctest cbench rtest lint pytest check test-oldest-numpy bench clean
 
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
@@ -14,11 +21,16 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "maturin>=1.9,<2" "cffi>=1.17" "numpy>=1.24" \
 		"pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=5" "rich>=13" "ruff>=0.6" \
-		"scikit-learn>=1.3" "matplotlib>=3.7" "jsonschema>=4.18" "threadpoolctl>=3"
+		"scikit-learn>=1.3" "matplotlib>=3.7" "jsonschema>=4.18" "threadpoolctl>=3" \
+		$(TYPING_PACKAGES) $(WHEEL_PACKAGES) $(DASK_PACKAGES)
 	touch $@
 
 dev: venv                      ## build both extensions (one wheel) into the venv
 	$(BIN)/maturin develop --release --quiet
+
+stubs: venv                    ## rewrite relukit/_functions.pyi from the op table
+	PYTHONPATH=python $(BIN)/python -c \
+		"from relukit.ops import write_stub; write_stub('python/relukit/_functions.pyi')"
 
 # The C library: the .c files listed in csrc/sources.txt (build.rs reads the same list).
 C_SOURCES  := $(addprefix csrc/,$(filter %.c,$(shell sed -e 's/\#.*//' csrc/sources.txt)))
@@ -84,11 +96,63 @@ test-oldest-numpy: dev $(OLDEST)/bin/.installed  ## check + the core tests under
 	PYTHONPATH=python RELUKIT_FORCE_PORTABLE=1 $(OLDEST)/bin/python -m relukit check --strict
 	PYTHONPATH=python $(OLDEST)/bin/python -m pytest -q -p no:cacheprovider $(OLDEST_TESTS)
 
-test: ctest rtest lint pytest check test-oldest-numpy
+# The wheel users install: manylinux2014 (glibc >= 2.17), linked by zig (the ziglang package),
+# stripped; auditwheel shows the tag it earns. The sdist carries the C and Rust sources.
+DIST  := dist
+WHEEL_ENV := PATH="$(abspath $(BIN)):$$PATH"
+
+wheel: venv                    ## dist/relukit-*-manylinux2014 wheel (+ auditwheel's verdict)
+	rm -f $(DIST)/relukit-*.whl
+	$(WHEEL_ENV) $(BIN)/maturin build --release --strip --zig --compatibility manylinux2014 \
+		-i $(BIN)/python --out $(DIST) --quiet
+	$(BIN)/auditwheel show $(DIST)/relukit-*.whl
+	$(BIN)/python -c "import sys, zipfile; \
+		names = zipfile.ZipFile(sys.argv[1]).namelist(); \
+		need = ('LICENSE', 'relukit/py.typed', 'relukit/_native.pyi', 'relukit/_functions.pyi'); \
+		missing = [n for n in need if not any(x.endswith(n) for x in names)]; \
+		sys.exit(f'wheel lacks {missing}' if missing else 0)" $(DIST)/relukit-*.whl
+
+sdist: venv                    ## dist/relukit-*.tar.gz (sources, LICENSE)
+	rm -f $(DIST)/relukit-*.tar.gz
+	$(BIN)/maturin sdist --out $(DIST)
+	tar -tzf $(DIST)/relukit-*.tar.gz | grep -q '/LICENSE$$'
+
+# The installed wheel, in fresh virtualenvs outside the source tree: the whole test suite and
+# relukit check, then check and the core tests under the oldest NumPy declared. pytest runs
+# from the venv's folder with the tests given by path, so `import relukit` finds the wheel.
+WHEEL_VENVS := $(shell mktemp -u -d "$${TMPDIR:-/tmp}/relukit-wheel.XXXXXX")
+WV := $(WHEEL_VENVS)/latest
+WO := $(WHEEL_VENVS)/oldest
+PYTEST_WHEEL := -q -p no:cacheprovider --rootdir=$(abspath .) -c $(abspath pyproject.toml)
+ASSERT_INSTALLED = "import relukit, sys; assert relukit.__file__.startswith(sys.prefix), \
+	relukit.__file__; print('relukit', relukit.__version__, 'from', relukit.__file__)"
+
+test-wheel: wheel              ## the test suite + relukit check against the installed wheel
+	$(PYTHON) -m venv $(WV)
+	$(WV)/bin/python -m pip install -q --upgrade pip
+	$(WV)/bin/python -m pip install -q "$$(ls $(DIST)/relukit-*.whl)[test]"
+	cd $(WV) && bin/python -c $(ASSERT_INSTALLED)
+	cd $(WV) && bin/relukit --version
+	cd $(WV) && bin/relukit check --strict
+	cd $(WV) && RELUKIT_FORCE_PORTABLE=1 bin/relukit check --strict
+	cd $(WV) && bin/python -m pytest $(PYTEST_WHEEL) $(abspath tests)
+	$(PYTHON) -m venv $(WO)
+	$(WO)/bin/python -m pip install -q --upgrade pip
+	$(WO)/bin/python -m pip install -q "numpy==$(NUMPY_OLDEST)" "cffi>=1.17" "pytest>=8" \
+		"hypothesis>=6.100" "$$(ls $(DIST)/relukit-*.whl)"
+	cd $(WO) && bin/python -c $(ASSERT_INSTALLED)
+	cd $(WO) && bin/python -c "import numpy; assert numpy.__version__ == '$(NUMPY_OLDEST)'"
+	cd $(WO) && bin/relukit check --strict
+	cd $(WO) && RELUKIT_FORCE_PORTABLE=1 bin/relukit check --strict
+	cd $(WO) && bin/python -m pytest $(PYTEST_WHEEL) $(addprefix $(abspath .)/,$(OLDEST_TESTS))
+	rm -rf $(WHEEL_VENVS)
+
+# C and Rust tests, lint, then everything else against the installed wheel (both NumPys).
+test: ctest rtest lint test-wheel
 
 bench: dev                     ## relukit bench: the full sweep, + build/bench.json, build/bench.png
 	mkdir -p build
 	$(BIN)/relukit bench --json build/bench.json --plot build/bench.png
 
 clean:
-	rm -rf $(VENV) $(OLDEST) build rust/target .pytest_cache .benchmarks
+	rm -rf $(VENV) $(OLDEST) $(DIST) build rust/target .pytest_cache .benchmarks

@@ -8,6 +8,34 @@
 
 #include <stdlib.h> /* getenv */
 
+#if RELUKIT_X86_DISPATCH
+#include <cpuid.h>
+
+/* The CPU's AVX2 and FMA, read with CPUID and XGETBV here rather than __builtin_cpu_supports:
+ * the compiler-rt that zig links into the manylinux2014 wheel never fills in the CPU model
+ * that builtin reads, so it reports no feature at all. Each counts only if the OS saves the
+ * YMM registers (OSXSAVE set and XCR0 bits 1-2), as libgcc's builtin also requires. */
+static void cpu_features(int *avx2, int *fma)
+{
+    unsigned a, b, c, d, xcr0_lo, xcr0_hi;
+    *avx2 = 0;
+    *fma = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return;
+    if (!((c >> 27) & 1u) || !((c >> 28) & 1u)) /* OSXSAVE, AVX */
+        return;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0u));
+    (void)xcr0_hi;
+    if ((xcr0_lo & 6u) != 6u) /* XMM and YMM state enabled by the OS */
+        return;
+    *fma = (int)((c >> 12) & 1u);
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        *avx2 = (int)((b >> 5) & 1u);
+    }
+}
+#endif
+
 enum { SIMD_UNRESOLVED = -1 };
 
 static RELUKIT_ATOMIC(int) simd_mode = SIMD_UNRESOLVED;
@@ -16,9 +44,9 @@ static RELUKIT_ATOMIC(int) fma_state = -1;
 static int simd_cpu_best(void)
 {
 #if RELUKIT_X86_DISPATCH
-    __builtin_cpu_init();
-    /* libgcc reports avx2 only if the OS also saves the YMM state (XGETBV) */
-    return __builtin_cpu_supports("avx2") ? RELUKIT_SIMD_AVX2 : RELUKIT_SIMD_PORTABLE;
+    int avx2, fma;
+    cpu_features(&avx2, &fma);
+    return avx2 ? RELUKIT_SIMD_AVX2 : RELUKIT_SIMD_PORTABLE;
 #else
     return RELUKIT_SIMD_PORTABLE;
 #endif
@@ -62,8 +90,8 @@ int relukit__have_fma(void)
     int v = RELUKIT_LOAD(&fma_state);
     if (v < 0) {
 #if RELUKIT_X86_DISPATCH
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("fma") ? 1 : 0;
+        int avx2;
+        cpu_features(&avx2, &v);
 #else
         v = 0;
 #endif

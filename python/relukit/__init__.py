@@ -5,6 +5,8 @@
 (0.0, 3)
 """
 
+from typing import TYPE_CHECKING
+
 from relukit._api import prelu_weight_grad, relu_array
 from relukit._backend import (
     BackendUnavailableError,
@@ -13,10 +15,13 @@ from relukit._backend import (
     set_backend,
     use_backend,
 )
+from relukit._config import show_config
 from relukit._threads import get_num_threads, set_num_threads
 from relukit.ops import FUNCTIONS as _FUNCTIONS
 
 globals().update(_FUNCTIONS)  # relukit.relu, relukit.leaky_relu, ...: one per row of ops.OPS
+if TYPE_CHECKING:  # their overloads, for type checkers (generated from ops.OPS: make stubs)
+    from relukit._functions import *  # noqa: F403
 
 from relukit import nn  # noqa: E402  (its modules call the functions above)
 from relukit.dense import Dense, SimpleNeuralLayer  # noqa: E402
@@ -43,6 +48,7 @@ __all__ = [
     "relu_array",
     "set_backend",
     "set_num_threads",
+    "show_config",
     "use_backend",
 ]
 __all__ += list(_FUNCTIONS)  # relu, leaky_relu, ...: one per row of ops.OPS

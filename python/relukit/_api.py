@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from relukit._backend import resolve
+from relukit._interop import dask_elementwise, dask_prelu, is_dask
 from relukit._params import cast_params, check_weight
 from relukit._validate import (
     F64,
@@ -37,6 +38,7 @@ def _apply(
     f_float: Callable[[float], float],
     f_int: Callable[[int], int],
     f_array: Callable[[np.ndarray, np.ndarray], None],
+    lazy: tuple[str, str, tuple[float, ...], tuple[str, ...]] | None = None,
 ) -> Any:
     """Run one op on a number or an array with the result type the contract promises."""
     t = type(x)
@@ -62,6 +64,8 @@ def _apply(
             return f_int(check_int(int(x)))
     elif isinstance(x, (int, float, np.generic)):
         raise TypeError("relukit: out= needs an array input, not a scalar")
+    if lazy is not None and is_dask(x):  # (backend, kernel, params, names): a lazy result
+        return dask_elementwise(x, out, *lazy)
     x, work = array_and_out(as_float_array(x), out)
     f_array(x, work)
     return finish(out, work)
@@ -113,6 +117,7 @@ def _run(
         lambda v: f_float(v, *params),
         lambda i: f_float(float(i), *params),
         on_array,
+        (b.NAME, kernel, params, names),
     )
 
 
@@ -123,6 +128,11 @@ def _prelu(x: Any, weight: Any, out: Any, backend: str | None, grad: bool) -> An
     if type(x) is not np.ndarray and isinstance(x, (int, float, np.generic)):
         w = check_weight(weight, None)
         return _run(x, out, backend, kernel, (float(w[0]),), ("weight",))
+    if is_dask(x):  # lazy: one weight runs leaky_relu's kernel, per-channel ones per block
+        w = check_weight(weight, x.shape)
+        if w.size == 1 or x.ndim < 2:
+            return _run(x, out, backend, kernel, (float(w[0]),), ("weight",))
+        return dask_prelu(x, w, out, resolve(backend).NAME, grad)
     a = x if type(x) is np.ndarray else as_float_array(x)
     w = check_weight(weight, a.shape)
     if w.size == 1 or a.ndim < 2:
@@ -177,7 +187,7 @@ _FAST_BODY = """\
         r = fast(x, out)
         if r is not NotImplemented:
             return r
-    return _apply(x, out, b.{name}_float, b.{name}_int, b.{name}_array)
+    return _apply(x, out, b.{name}_float, b.{name}_int, b.{name}_array, (b.NAME, {name!r}, (), ()))
 """
 
 

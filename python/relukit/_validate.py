@@ -44,6 +44,10 @@ def to_array(x: Any, what: str = "input") -> np.ndarray:
         )
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError("relukit: masked arrays are not supported; pass x.filled(...) instead")
+    if hasattr(x, "__dlpack__") and not isinstance(x, (np.ndarray, np.generic)):
+        from relukit._interop import from_dlpack  # torch and other DLPack producers
+
+        return from_dlpack(x, what)
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects

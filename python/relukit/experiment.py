@@ -525,13 +525,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("experiment-out"), help="output folder")
     parser.add_argument("--quick", action="store_true", help="2 epochs: a smoke test")
     parser.add_argument("--lr", type=float, default=Config.lr, help="SGD learning rate")
-    parser.add_argument("--momentum", type=float, default=Config.momentum)
-    parser.add_argument("--batch-size", type=int, default=Config.batch_size)
+    parser.add_argument("--momentum", type=float, default=Config.momentum, help="SGD momentum")
+    parser.add_argument(
+        "--batch-size", type=int, default=Config.batch_size, help="samples per SGD step"
+    )
     parser.add_argument(
         "--hidden", default=",".join(map(str, Config.hidden)), help="hidden widths, e.g. 128,64"
     )
-    parser.add_argument("--seed", type=int, default=Config.seed)
-    parser.add_argument("--dtype", choices=("float32", "float64"), default=Config.dtype)
+    parser.add_argument(
+        "--seed", type=int, default=Config.seed, help="seed of the weights and the data split"
+    )
+    parser.add_argument(
+        "--dtype", choices=("float32", "float64"), default=Config.dtype, help="network dtype"
+    )
     parser.add_argument(
         "--check",
         action="store_true",
@@ -541,14 +547,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """``relukit experiment``; with ``--check``, status 1 if a loss curve leaves the tolerance."""
+    from relukit._backend import BACKENDS
+    from relukit.cli import UsageError, require
+
     epochs = args.epochs if args.epochs is not None else (2 if args.quick else Config.epochs)
     try:
         hidden = tuple(int(h) for h in args.hidden.split(",") if h)
     except ValueError:
-        msg = f"relukit experiment: --hidden {args.hidden!r} is not a list of ints"
-        raise SystemExit(msg) from None
+        raise UsageError(f"--hidden {args.hidden!r} is not a list of ints, e.g. 128,64") from None
     if epochs < 1 or args.batch_size < 1 or any(h < 1 for h in hidden):
-        raise SystemExit("relukit experiment: --epochs, --batch-size and --hidden must be >= 1")
+        raise UsageError("--epochs, --batch-size and --hidden must be >= 1")
+    for name in _names(args.backend):
+        if name not in BACKENDS:
+            raise UsageError(
+                f"--backend {name!r} is not a relukit backend; valid: " + ", ".join(BACKENDS)
+            )
+    for name in _names(args.activations):
+        if name not in ACTIVATIONS:
+            raise UsageError(
+                f"--activations {name!r} is not an activation; valid: " + ", ".join(ACTIVATIONS)
+            )
+    require("experiment", "sklearn", "matplotlib")
     config = Config(
         epochs=epochs,
         batch_size=args.batch_size,

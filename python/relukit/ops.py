@@ -662,3 +662,61 @@ def _functions() -> dict[str, Callable[..., Any]]:
 
 #: The facade functions, by op name (``relukit.<name>``).
 FUNCTIONS: dict[str, Callable[..., Any]] = _functions()
+
+
+# ---- the type stub of the generated functions ------------------------------------------------
+
+#: What the stub of :data:`FUNCTIONS` (``relukit/_functions.pyi``) starts with.
+_STUB_HEADER = '''\
+"""Types of the functions relukit.ops generates (relukit.relu, relukit.leaky_relu, ...).
+
+Generated from the op table by relukit.ops.stub_source(): `make stubs` rewrites this file.
+"""
+
+from typing import Any, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
+
+_F = TypeVar("_F", bound=np.floating[Any])
+_A = TypeVar("_A", bound=np.ndarray[Any, Any])
+
+__all__ = [{names}]
+'''
+
+
+_STUB_TYPES = {float: "float", int: "int", str: "str"}
+
+
+def _stub_params(op: Op) -> str:
+    parts = []
+    for p in op.params:
+        ann = _STUB_TYPES.get(p.annotation, "Any")
+        parts.append(f"{p.name}: {ann}" if p.default is REQUIRED else f"{p.name}: {ann} = ...")
+    return "".join(f", {part}" for part in parts)
+
+
+def stub_source() -> str:
+    """The text of ``relukit/_functions.pyi``: for every op, overloads for the scalar/array
+    contract (a NumPy float scalar gives the same type; an int gives an int for the ops with
+    int kernels, a float for the others; a float gives a float; an ndarray gives an ndarray of
+    its dtype; ``out=`` gives ``out``; any other array-like gives an ndarray)."""
+    tail = ", backend: str | None = None"
+    blocks = [_STUB_HEADER.format(names=", ".join(repr(op.name) for op in OPS))]
+    for op in OPS:
+        p = _stub_params(op)
+        sigs = [f"(x: _F{p}, *, out: None = None{tail}) -> _F"]
+        sigs.append(f"(x: int{p}, *, out: None = None{tail}) -> {'int' if op.fast else 'float'}")
+        sigs.append(f"(x: float{p}, *, out: None = None{tail}) -> float")
+        sigs.append(f"(x: npt.NDArray[_F]{p}, *, out: None = None{tail}) -> npt.NDArray[_F]")
+        sigs.append(f"(x: npt.ArrayLike{p}, *, out: _A{tail}) -> _A")
+        sigs.append(f"(x: npt.ArrayLike{p}, *, out: None = None{tail}) -> npt.NDArray[Any]")
+        blocks.append("".join(f"@overload\ndef {op.name}{sig}: ...\n" for sig in sigs))
+    return "\n".join(blocks)
+
+
+def write_stub(path: str) -> None:
+    """Write :func:`stub_source` to ``path`` (``make stubs``: ``relukit/_functions.pyi``)."""
+    from pathlib import Path
+
+    Path(path).write_text(stub_source())

@@ -140,15 +140,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ops", nargs="+", help=f"ops to draw (default: all available of {', '.join(OPS)})"
     )
-    parser.add_argument("--backend", default=None, help="backend to compute on (default: auto)")
+    parser.add_argument(
+        "--backend",
+        default=None,
+        help="backend to compute on: auto, python, numpy, c or rust (default: auto)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
+    from relukit._backend import BACKENDS
+    from relukit.cli import UsageError, require
+
     ops = [n for v in args.ops or () for n in v.split(",") if n]
+    if args.backend is not None and args.backend not in ("auto", *BACKENDS):
+        raise UsageError(
+            f"--backend {args.backend!r} is not a relukit backend; valid: auto, "
+            + ", ".join(BACKENDS)
+        )
+    unknown = [n for n in ops if n not in OPS]
+    if unknown:
+        raise UsageError(
+            f"--ops: unknown {', '.join(map(repr, unknown))}; valid: " + ", ".join(OPS)
+        )
+    require("plot", "matplotlib")
     try:
         path = plot_activations(args.out, ops or None, backend=args.backend)
     except ValueError as exc:
-        print(exc)
-        return 2
+        raise UsageError(str(exc).removeprefix("relukit plot: ")) from None
     print(f"wrote {path}")
     return 0

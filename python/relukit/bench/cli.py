@@ -63,21 +63,23 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, formatter_class: Any = argparse.HelpFormatter) -> None:
     """Add the ``bench`` subcommand to the ``relukit`` command's subparsers."""
     p = sub.add_parser(
         "bench",
-        help="cross-backend benchmark with a roofline (see docs/benchmark.md)",
+        formatter_class=formatter_class,
+        help="time every backend against plain NumPy and a memory-copy roofline",
         description="Time relu, relu in place, relu_grad and the dense layer (and, with "
         "--ops activations, every other activation and derivative) on every backend against "
         "NumPy and the memory roofline (np.copyto on the same buffers), checking every "
-        "output. Lists are comma-separated.",
+        "output. Lists are comma-separated. The method and every column are explained in "
+        "docs/benchmark.md of the source distribution.",
     )
     p.add_argument("--quick", action="store_true", help="a small sweep, well under a minute")
     p.add_argument(
         "--targets",
         action="store_true",
-        help="measure C and Rust against the kernel speed targets (docs/benchmark.md)",
+        help="measure C and Rust against the kernels' speed goals (met or short)",
     )
     p.add_argument(
         "--ops",
@@ -155,12 +157,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _need(module: str, what: str) -> None:
-    try:
-        __import__(module)
-    except ImportError:
-        raise SystemExit(
-            f"relukit bench: {what} needs {module}: pip install 'relukit[bench]'"
-        ) from None
+    from relukit.cli import require
+
+    require(f"bench {what}" if what != "relukit bench" else "bench", module)
+
+
+def _usage(message: str) -> Exception:
+    """A one-line error for the ``relukit`` command (exit status 2)."""
+    from relukit.cli import UsageError
+
+    return UsageError(message.removeprefix("relukit bench: "))
 
 
 def expand_ops(ops: list[str]) -> list[str]:
@@ -183,7 +189,7 @@ def config_from(args: argparse.Namespace, l3: int) -> Config:
         from relukit._backend import _failed
 
         why = "; ".join(f"{b}: {_failed.get(b, 'not available')}" for b in missing)
-        raise SystemExit(f"relukit bench: backend not available: {why}")
+        raise _usage(f"relukit bench: backend not available: {why}")
     dtypes = args.dtypes or list(C.DTYPES)
     if args.sizes:
         sizes = {d: sorted(set(args.sizes)) for d in dtypes}
@@ -235,9 +241,9 @@ def main(args: argparse.Namespace) -> int:
         try:
             old = json.loads(Path(args.compare).read_text())
         except (OSError, ValueError) as exc:
-            raise SystemExit(f"relukit bench: --compare {args.compare}: {exc}") from None
+            raise _usage(f"relukit bench: --compare {args.compare}: {exc}") from None
         if not isinstance(old, dict) or old.get("schema") != report.SCHEMA_ID:
-            raise SystemExit(
+            raise _usage(
                 f"relukit bench: --compare {args.compare}: not a relukit bench --json file"
             )
     l3, _ = l3_bytes()
@@ -253,7 +259,7 @@ def main(args: argparse.Namespace) -> int:
         config.threads = sorted({c.threads for c in todo})
         config.backends = [b for b in config.backends if b != "python"]
     if args.plot and all(C.OPS[op].kind == "scalar" for op in config.ops):
-        raise SystemExit("relukit bench: --plot needs an elementwise or dense op in --ops")
+        raise _usage("relukit bench: --plot needs an elementwise or dense op in --ops")
     out = _console(sys.stdout)
     machine = machine_info()
     err = _console(sys.stderr)
