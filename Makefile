@@ -65,12 +65,15 @@ lint: venv
 pytest: dev
 	$(BIN)/python -m pytest -q
 
+# The hostile-input, overlap, layer-array and fast-path tests, run again on the forced-portable
+# path (the differential test runs its own portable part in a subprocess).
+PORTABLE_TESTS := tests/test_hostile.py tests/test_out_overlap.py tests/test_layer_params.py \
+	tests/test_rust_paths.py tests/test_c_paths.py
+
 check: dev                     ## every backend against the numeric contract, SIMD and portable paths
 	$(BIN)/relukit check --strict
 	RELUKIT_FORCE_PORTABLE=1 $(BIN)/relukit check --strict
-	RELUKIT_FORCE_PORTABLE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_hostile.py \
-		tests/test_out_overlap.py tests/test_layer_params.py tests/test_rust_paths.py \
-		tests/test_c_paths.py
+	RELUKIT_FORCE_PORTABLE=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PORTABLE_TESTS)
 
 # The oldest NumPy pyproject.toml declares (numpy>=1.24: its last patch release), in a venv of
 # its own with the test runner only; it imports the in-place build (maturin develop writes the
@@ -136,6 +139,8 @@ test-wheel: wheel              ## the test suite + relukit check against the ins
 	cd $(WV) && bin/relukit check --strict
 	cd $(WV) && RELUKIT_FORCE_PORTABLE=1 bin/relukit check --strict
 	cd $(WV) && bin/python -m pytest $(PYTEST_WHEEL) $(abspath tests)
+	cd $(WV) && RELUKIT_FORCE_PORTABLE=1 bin/python -m pytest $(PYTEST_WHEEL) \
+		$(addprefix $(abspath .)/,$(PORTABLE_TESTS))
 	$(PYTHON) -m venv $(WO)
 	$(WO)/bin/python -m pip install -q --upgrade pip
 	$(WO)/bin/python -m pip install -q "numpy==$(NUMPY_OLDEST)" "cffi>=1.17" "pytest>=8" \
