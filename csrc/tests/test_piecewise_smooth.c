@@ -442,7 +442,7 @@ static const struct op OPS[] = {
      {P(708, 88)}, {0, 0}},
     {"selu_grad", a32_selu_grad, a64_selu_grad, s32_selu_grad, s64_selu_grad, NOP_F32, 0,
      rl_selu_grad, 2, 0, 0, 1, {P(708, 88)}, {0, 0}},
-    {"mish", a32_mish, a64_mish, s32_mish, s64_mish, NOP_F32, 0, rl_mish, 4, 0, 0x1p-1012, 1,
+    {"mish", a32_mish, a64_mish, s32_mish, s64_mish, NOP_F32, 0, rl_mish, 6, 0, 0x1p-1012, 1,
      {P(800, 0.3088)}, {0, 0}},
     {"mish_grad", a32_mish_grad, a64_mish_grad, s32_mish_grad, s64_mish_grad, NOP_F32, 0,
      rl_mish_grad, 8, 0, 0x1p-1012, 1, {P(800, 1.1924)}, {0, 0}},

@@ -799,7 +799,7 @@ OPS: tuple[Op, ...] = (
                     lambda x: (x * np.tanh(np.log1p(np.exp(x)))).astype(x.dtype),
                     "x * np.tanh(np.log1p(np.exp(x)))",
                 ),
-                ulps=_ulps(1, 4),
+                ulps=_ulps(1, 6),
                 min_floor=_SUB_FLOOR,
             ),
         ),

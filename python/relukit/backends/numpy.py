@@ -338,9 +338,11 @@ def _softplus_kernel(
 
     def array(x: np.ndarray, out: np.ndarray, beta: float, threshold: float) -> None:
         linear = _softplus_linear(x, beta, threshold)
-        kept = linear_value(x[linear])  # a copy (fancy indexing), read before out is written
-        _via_f64(x, out, f, beta, threshold)
-        out[linear] = kept
+
+        def either(xd: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+            return np.where(linear, linear_value(xd), f(xd, beta, threshold))  # exact in f64
+
+        _via_f64(x, out, either, beta, threshold)
 
     return scalar, array
 

@@ -543,6 +543,10 @@ mod tests {
             A::Threshold(0.1, 20.0),
             A::Threshold(-1.0, -0.0),
             A::ThresholdGrad(0.1),
+            A::Hardswish,
+            A::HardswishGrad,
+            A::Hardsigmoid,
+            A::HardsigmoidGrad,
         ]
     }
 
@@ -617,6 +621,17 @@ mod tests {
                 }
             }
             A::ThresholdGrad(th) => f64::from(u8::from(x > th)),
+            // PyTorch's branches with float compares, each step in the type
+            A::Hardswish if x <= -3.0 => -0.0,
+            A::Hardswish if x >= 3.0 => x,
+            A::Hardswish => (x * (x + 3.0)) / 6.0,
+            A::HardswishGrad if x < -3.0 => 0.0,
+            A::HardswishGrad if x > 3.0 => 1.0,
+            A::HardswishGrad => x / 3.0 + 0.5,
+            A::Hardsigmoid if x <= -3.0 => 0.0,
+            A::Hardsigmoid if x >= 3.0 => 1.0,
+            A::Hardsigmoid => (x + 3.0) / 6.0,
+            A::HardsigmoidGrad => f64::from(u8::from(x > -3.0 && x < 3.0)) / 6.0,
             _ => unreachable!(),
         }
     }
@@ -658,6 +673,17 @@ mod tests {
                 }
             }
             A::ThresholdGrad(th) => f32::from(u8::from(x > th)),
+            // PyTorch's branches with float compares, each step in the type
+            A::Hardswish if x <= -3.0 => -0.0,
+            A::Hardswish if x >= 3.0 => x,
+            A::Hardswish => (x * (x + 3.0)) / 6.0,
+            A::HardswishGrad if x < -3.0 => 0.0,
+            A::HardswishGrad if x > 3.0 => 1.0,
+            A::HardswishGrad => x / 3.0 + 0.5,
+            A::Hardsigmoid if x <= -3.0 => 0.0,
+            A::Hardsigmoid if x >= 3.0 => 1.0,
+            A::Hardsigmoid => (x + 3.0) / 6.0,
+            A::HardsigmoidGrad => f32::from(u8::from(x > -3.0 && x < 3.0)) / 6.0,
             _ => unreachable!(),
         }
     }
@@ -675,7 +701,7 @@ mod tests {
     fn piecewise_every_path_length_and_offset_bit_exact() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for op in piecewise_ops64() {
-            let pool = pool64(&mut rng, &[0.1, 1.0, 6.0, 2.5, 20.0]);
+            let pool = pool64(&mut rng, &[0.1, 1.0, 6.0, 2.5, 20.0, 3.0, 1.5]);
             let pool32: Vec<f32> = pool.iter().map(|&v| v as f32).collect();
             let op32 = to32(op);
             for cfg in paths() {

@@ -696,6 +696,147 @@ mod family {
         let _ = (x, y, n);
         false
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::elementwise::activation::activation_slice_with;
+        use crate::runtime::{self, Config, Path};
+
+        fn ops() -> Vec<(Activation<f32>, Activation<f64>)> {
+            let sp = |b: f32, t: f32| {
+                (
+                    Activation::Softplus(b, t),
+                    Activation::Softplus(f64::from(b), f64::from(t)),
+                )
+            };
+            let spg = |b: f32, t: f32| {
+                (
+                    Activation::SoftplusGrad(b, t),
+                    Activation::SoftplusGrad(f64::from(b), f64::from(t)),
+                )
+            };
+            vec![
+                (Activation::Silu, Activation::Silu),
+                (Activation::SiluGrad, Activation::SiluGrad),
+                sp(1.0, 20.0),
+                sp(2.0, 5.0),
+                sp(-0.5, 20.0),
+                spg(1.0, 20.0),
+                spg(2.0, 5.0),
+                spg(-0.5, 20.0),
+                (Activation::Selu, Activation::Selu),
+                (Activation::SeluGrad, Activation::SeluGrad),
+                (Activation::Mish, Activation::Mish),
+                (Activation::MishGrad, Activation::MishGrad),
+            ]
+        }
+
+        /// The size of the terms of the derivatives' cancelling sums (their roots), else 0.
+        fn floor(op: Activation<f64>, d: f64) -> f64 {
+            let xc = d.clamp(-SAT, SAT);
+            let e = (-xc.abs()).exp();
+            match op {
+                Activation::SiluGrad | Activation::MishGrad => 1.0 + 4.0 * xc.abs() * e,
+                _ => 0.0,
+            }
+        }
+
+        /// Float bit patterns (every 4099th; 16x sparser in a debug build; every one with
+        /// RELUKIT_TEST_EXHAUSTIVE=1, the error then on every 16th): the FMA-compiled loop, the
+        /// plain element and every path and split give the same bits, within 0.5 + 2^-12 ulp
+        /// of the f64 formulas (whose own error is far below a float ulp).
+        #[test]
+        fn family_same_bits_everywhere_within_half_an_ulp() {
+            let exhaustive = std::env::var_os("RELUKIT_TEST_EXHAUSTIVE").is_some_and(|v| v == "1");
+            let (step, err_every) = if exhaustive {
+                (1u64, 16u64)
+            } else if cfg!(debug_assertions) {
+                (4099 * 16, 1)
+            } else {
+                (4099, 1)
+            };
+            for (op, op64) in ops() {
+                let mut max_err = 0.0f64;
+                let mut u = 0u64;
+                let mut count = 0u64;
+                while u < 1 << 32 {
+                    let chunk: Vec<f32> = (0..4096)
+                        .map_while(|i| {
+                            let v = u + i * step;
+                            (v < 1 << 32).then(|| f32::from_bits(v as u32))
+                        })
+                        .collect();
+                    u += 4096 * step;
+                    let plain: Vec<f32> = chunk.iter().map(|&x| f32::family(op, x)).collect();
+                    #[cfg(target_arch = "x86_64")]
+                    if fma_available() {
+                        let mut y = vec![0.0f32; chunk.len()];
+                        // SAFETY: FMA detected; chunk and y hold chunk.len() elements, disjoint.
+                        unsafe { loop_fma(op, chunk.as_ptr(), y.as_mut_ptr(), chunk.len()) };
+                        for ((a, b), x) in y.iter().zip(&plain).zip(&chunk) {
+                            assert_eq!(a.to_bits(), b.to_bits(), "{op:?} fma loop x={x:e}");
+                        }
+                    }
+                    for (i, (&g, &x)) in plain.iter().zip(&chunk).enumerate() {
+                        if x.is_nan() {
+                            assert_eq!(g.to_bits(), x.to_bits(), "{op:?} NaN bits");
+                            continue;
+                        }
+                        if (count + i as u64) % err_every != 0 {
+                            continue;
+                        }
+                        let d = f64::from(x);
+                        let want = f64::family(op64, d);
+                        if want.abs() > f64::from(f32::MAX) || x == 0.0 || x.is_infinite() {
+                            assert_eq!(g.to_bits(), (want as f32).to_bits(), "{op:?} x={x:e}");
+                            continue;
+                        }
+                        let scale = (want.abs().max(floor(op64, d)) as f32).min(f32::MAX);
+                        let spacing =
+                            f64::from(f32::from_bits(scale.to_bits() + 1)) - f64::from(scale);
+                        let e = (f64::from(g) - want).abs() / spacing;
+                        assert!(e <= 0.5 + 1.0 / 4096.0, "{op:?} x={x:e}: {g:e} vs {want:e}");
+                        max_err = max_err.max(e);
+                    }
+                    count += chunk.len() as u64;
+                }
+                assert!(count > 1_000 && max_err > 0.0, "{op:?}: {count} inputs");
+            }
+            // every path, split and length gives the plain element's bits
+            let mut cfgs = vec![
+                Config::single(Path::Portable, usize::MAX),
+                Config::single(Path::Portable, 0),
+            ];
+            if runtime::avx2_available() {
+                cfgs.push(Config::single(Path::Avx2, usize::MAX));
+            }
+            let x: Vec<f32> = (0..1000u32)
+                .map(|i| f32::from_bits(i.wrapping_mul(0x9e37_79b9)))
+                .chain([
+                    0.0,
+                    -0.0,
+                    f32::INFINITY,
+                    f32::NEG_INFINITY,
+                    -800.0,
+                    20.0,
+                    3.0,
+                    -3.0,
+                ])
+                .collect();
+            for (op, _) in ops() {
+                let want: Vec<u32> = x.iter().map(|&v| f32::family(op, v).to_bits()).collect();
+                for cfg in &cfgs {
+                    for n in [0usize, 1, 7, 15, 16, 17, 33, 1008] {
+                        let mut y = vec![0.0f32; n];
+                        activation_slice_with(cfg, op, &x[..n], &mut y).unwrap();
+                        let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(got, want[..n], "{op:?} {cfg:?} n={n}");
+                    }
+                }
+            }
+        }
+    }
 }
 
 // ---- AVX2 + FMA -------------------------------------------------------------------------------
