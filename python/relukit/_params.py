@@ -44,8 +44,10 @@ def check_number(value: Any, name: str, *, finite: bool = True) -> float:
 def check_beta(value: Any, name: str) -> float:
     """softplus's ``beta``: a finite number that is not zero, in float32 too (it divides)."""
     v = check_number(value, name)
-    if abs(v) <= 2.0**-150:  # 0, or rounds to 0 in float32
-        raise ValueError(f"relukit: {name}={value!r} must not be zero (it divides)")
+    if v == 0.0:
+        raise ValueError(f"relukit: {name} must not be zero (it divides)")
+    if abs(v) <= 2.0**-150:
+        raise ValueError(f"relukit: {name}={value!r} rounds to 0 in float32 (it divides)")
     return v
 
 
