@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 import _diff_cases as dc
 import _diff_layers as dl
 import relukit
-from relukit import _backend
+from relukit import _backend, ops
 from relukit.backends._fastpath import dense_fast_may_take, fast_path_may_take
 from relukit.conformance import ACTIVATIONS_BY_NAME, Activation, ulp_error
 from relukit.ops import KERNELS
@@ -94,7 +94,7 @@ def _op(label: str, kernel: str, fn: Callable[..., Any], entry: str | None = Non
     return Op(label, kernel, bound, ACTIVATIONS_BY_NAME[entry] if entry else None, params or {})
 
 
-OPS: tuple[Op, ...] = (
+_HAND_PICKED: tuple[Op, ...] = (
     _op("relu", "relu", relukit.relu),
     _op("relu_grad", "relu_grad", relukit.relu_grad),
     _op("leaky_relu", "leaky_relu", relukit.leaky_relu, negative_slope=0.2),
@@ -124,6 +124,28 @@ OPS: tuple[Op, ...] = (
     _op("tanh", "tanh", relukit.tanh, "tanh"),
     _op("tanh_grad", "tanh_grad", relukit.tanh_grad, "tanh_grad"),
 )
+
+
+def _from_table() -> tuple[Op, ...]:
+    """Every other conformance row of the op table (relukit.ops.CHECKS), with its first
+    parameter set: an op added to the table is fuzzed without an edit here."""
+    covered = {op.label for op in _HAND_PICKED}
+    rows = []
+    for table_op, check in ops.CHECKS:
+        if check.name in covered:
+            continue
+        params = dict(check.param_sets[0])
+        if table_op.select is not None:
+            kernel = table_op.select(*params.values())[0]
+        else:
+            (kernel,) = table_op.kernels
+        smooth = check.ulps is not None
+        func = ops.FUNCTIONS[table_op.name]
+        rows.append(_op(check.name, kernel, func, check.name if smooth else None, **params))
+    return tuple(rows)
+
+
+OPS: tuple[Op, ...] = _HAND_PICKED + _from_table()
 OP_IDS = [op.label for op in OPS]
 
 

@@ -510,6 +510,7 @@ PARAMS = {
     "threshold": 0.25,
     "value": -3.0,
     "alpha": 1.25,
+    "beta": 1.5,
 }
 
 

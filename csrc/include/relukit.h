@@ -243,6 +243,65 @@ int relukit_tanh_array_f64(const double *x, size_t x_len, double *y, size_t y_le
 int relukit_tanh_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
 int relukit_tanh_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
 
+/* ---- silu, softplus, selu, mish (csrc/kernels/smooth.c) and hardswish, hardsigmoid
+ * (csrc/kernels/piecewise.c), with their derivatives: PyTorch's names, defaults and
+ * conventions (contract and error bounds in docs/activations.md). Same calling rules as the
+ * ops above. softplus(x, beta, threshold): x where beta * x (rounded to the type) >
+ * threshold, else log1p(exp(beta x)) / beta; beta nonzero. hardswish and hardsigmoid are
+ * bit for bit in every backend (each step in the type); the others within the ulp bounds. */
+float relukit_silu_f32(float x);
+double relukit_silu_f64(double x);
+float relukit_silu_grad_f32(float x);
+double relukit_silu_grad_f64(double x);
+float relukit_softplus_f32(float x, float beta, float threshold);
+double relukit_softplus_f64(double x, double beta, double threshold);
+float relukit_softplus_grad_f32(float x, float beta, float threshold);
+double relukit_softplus_grad_f64(double x, double beta, double threshold);
+float relukit_selu_f32(float x);
+double relukit_selu_f64(double x);
+float relukit_selu_grad_f32(float x);
+double relukit_selu_grad_f64(double x);
+float relukit_mish_f32(float x);
+double relukit_mish_f64(double x);
+float relukit_mish_grad_f32(float x);
+double relukit_mish_grad_f64(double x);
+float relukit_hardswish_f32(float x);
+double relukit_hardswish_f64(double x);
+float relukit_hardswish_grad_f32(float x);
+double relukit_hardswish_grad_f64(double x);
+float relukit_hardsigmoid_f32(float x);
+double relukit_hardsigmoid_f64(double x);
+float relukit_hardsigmoid_grad_f32(float x);
+double relukit_hardsigmoid_grad_f64(double x);
+int relukit_silu_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_silu_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_silu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_silu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_softplus_array_f32(const float *x, size_t x_len, float *y, size_t y_len, float beta,
+                               float threshold);
+int relukit_softplus_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                               double beta, double threshold);
+int relukit_softplus_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len,
+                                    float beta, float threshold);
+int relukit_softplus_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len,
+                                    double beta, double threshold);
+int relukit_selu_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_selu_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_selu_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_selu_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_mish_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_mish_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_mish_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_mish_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_hardswish_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_hardswish_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_hardswish_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_hardswish_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_hardsigmoid_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_hardsigmoid_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+int relukit_hardsigmoid_grad_array_f32(const float *x, size_t x_len, float *y, size_t y_len);
+int relukit_hardsigmoid_grad_array_f64(const double *x, size_t x_len, double *y, size_t y_len);
+
 /* ---- runtime (csrc/runtime/) ------------------------------------------------------------
  *
  * Threads: array calls that move at least the split threshold of bytes (read + written; see

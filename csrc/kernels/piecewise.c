@@ -393,3 +393,84 @@ static int pw_run(struct pw_fns f, const void *params, const void *x, void *y, s
 
 PW_API(f32, float, int32_t)
 PW_API(f64, double, int64_t)
+
+/* ---- hardswish, hardsigmoid and their derivatives ------------------------------------------
+ *
+ * PyTorch's arithmetic, each step in the type (so every backend gives the same bits), the
+ * piece chosen on the keys of x (k3 = key(3), -k3 = key(-3)), NaN kept:
+ *   hardswish(x)        -0.0 for x <= -3 (PyTorch: x * 0 / 6), x for x >= 3,
+ *                       else (x * (x + 3)) / 6
+ *   hardswish_grad(x)   +0.0 for x < -3, 1 for x > 3, else x / 3 + 0.5 (PyTorch's
+ *                       hardswish_backward: -0.5 at x = -3, 1.5 at x = 3)
+ *   hardsigmoid(x)      +0.0 for x <= -3, 1 for x >= 3, else (x + 3) / 6
+ *   hardsigmoid_grad(x) 1/6 (rounded to the type) for -3 < x < 3, else +0.0
+ * A portable loop (which the compiler may vectorise: the same operations) split over threads
+ * like every elementwise call; no hand-written vector body yet. */
+
+#define PW_HARD(SFX, FT, UT, ST)                                                                 \
+    static inline FT hardswish_elem_##SFX(FT x)                                                  \
+    {                                                                                            \
+        const UT u = relukit_bits_##SFX(x);                                                      \
+        const ST k = relukit_key_##SFX(u), k3 = relukit_keyof_##SFX((FT)3);                      \
+        if (relukit_isnan_bit_##SFX(u) || k >= k3)                                               \
+            return x;                                                                            \
+        if (k <= -k3)                                                                            \
+            return (FT)-0.0;                                                                     \
+        return (x * (x + (FT)3)) / (FT)6;                                                        \
+    }                                                                                            \
+    static inline FT hardswish_grad_elem_##SFX(FT x)                                             \
+    {                                                                                            \
+        const UT u = relukit_bits_##SFX(x);                                                      \
+        const ST k = relukit_key_##SFX(u), k3 = relukit_keyof_##SFX((FT)3);                      \
+        if (relukit_isnan_bit_##SFX(u))                                                          \
+            return x;                                                                            \
+        if (k < -k3)                                                                             \
+            return (FT)0;                                                                        \
+        return k > k3 ? (FT)1 : x / (FT)3 + (FT)0.5;                                             \
+    }                                                                                            \
+    static inline FT hardsigmoid_elem_##SFX(FT x)                                                \
+    {                                                                                            \
+        const UT u = relukit_bits_##SFX(x);                                                      \
+        const ST k = relukit_key_##SFX(u), k3 = relukit_keyof_##SFX((FT)3);                      \
+        if (relukit_isnan_bit_##SFX(u))                                                          \
+            return x;                                                                            \
+        if (k <= -k3)                                                                            \
+            return (FT)0;                                                                        \
+        return k >= k3 ? (FT)1 : (x + (FT)3) / (FT)6;                                            \
+    }                                                                                            \
+    static inline FT hardsigmoid_grad_elem_##SFX(FT x)                                           \
+    {                                                                                            \
+        const UT u = relukit_bits_##SFX(x);                                                      \
+        const ST k = relukit_key_##SFX(u), k3 = relukit_keyof_##SFX((FT)3);                      \
+        if (relukit_isnan_bit_##SFX(u))                                                          \
+            return x;                                                                            \
+        return (k > -k3 && k < k3) ? (FT)1 / (FT)6 : (FT)0;                                      \
+    }
+
+PW_HARD(f32, float, uint32_t, int32_t)
+PW_HARD(f64, double, uint64_t, int64_t)
+
+#define PW_HARD_RANGE(OP, SFX, FT)                                                               \
+    static void OP##_##SFX##_portable(const void *xv, void *yv, size_t n, const void *pv)        \
+    {                                                                                            \
+        const FT *x = xv;                                                                        \
+        FT *y = yv;                                                                              \
+        (void)pv;                                                                                \
+        for (size_t i = 0; i < n; i++)                                                           \
+            y[i] = OP##_elem_##SFX(x[i]);                                                        \
+    }                                                                                            \
+    FT relukit_##OP##_##SFX(FT x) { return OP##_elem_##SFX(x); }                                 \
+    int relukit_##OP##_array_##SFX(const FT *x, size_t x_len, FT *y, size_t y_len)              \
+    {                                                                                            \
+        RELUKIT_EW_CHECK(x, x_len, y, y_len, FT);                                                \
+        const struct pw_fns f = {OP##_##SFX##_portable, NULL, NULL};                             \
+        return pw_run(f, NULL, x, y, x_len, sizeof(FT));                                         \
+    }
+#define PW_HARD_API(OP)                                                                          \
+    PW_HARD_RANGE(OP, f32, float)                                                                \
+    PW_HARD_RANGE(OP, f64, double)
+
+PW_HARD_API(hardswish)
+PW_HARD_API(hardswish_grad)
+PW_HARD_API(hardsigmoid)
+PW_HARD_API(hardsigmoid_grad)

@@ -715,3 +715,247 @@ SMOOTH_F32_P(elu)
 SMOOTH_F32_P(elu_grad)
 SMOOTH_F32(gelu_tanh)
 SMOOTH_F32(gelu_tanh_grad)
+
+/* ---- silu, softplus, selu, mish and their derivatives ---------------------------------------
+ *
+ * double: the formulas below around libm (exp, expm1, log1p), as every backend writes them;
+ * float: the same formulas in double with this file's exp/expm1 (smooth_exp, smooth_expm1:
+ * every argument is -|something| <= 0), libm's log1p for softplus, rounded once; decisions on
+ * the float bits. The scalar loop (compiled for FMA when the CPU has it, so smooth_core's fma
+ * is one instruction) runs on every path and is split over threads like every smooth op; no
+ * vector body yet. e = exp(-|x|) throughout:
+ *   silu        x < -800 ? -0.0 : x * s,  s = (x >= 0 ? 1 : e) / (1 + e)
+ *   silu'       xc = clamp(x, -800, 800): s + xc e / (1 + e)^2   (= s (1 + x (1 - s)))
+ *   softplus    z = b x; x if fl(b x) > th (the product in x's type: PyTorch's test), else
+ *               (max(z, 0) + log1p(exp(-|z|))) / b     (no overflow for any threshold)
+ *   softplus'   1 if fl(b x) > th, else sigmoid(z) = (z >= 0 ? 1 : e_z) / (1 + e_z)
+ *   selu        x > 0 ? SCALE x : SA (expm1(x) + 0.0)    (SA = SCALE * ALPHA, PyTorch's
+ *   selu'       x > 0 ? SCALE : SA exp(x)                  constants, rounded to double)
+ *   mish        x < -800 ? -0.0 : x num / den, tanh(softplus(x)) = num / den with
+ *               x > 0: num = 1 + 2e, den = num + 2 e e;  x <= 0: num = e (e + 2), den = num + 2
+ *   mish'       xc as silu': num/den + 4 xc g (1 + e) / den^2, g = e e (x > 0) or e (x <= 0)
+ *               (t + x sigmoid(x) (1 - t^2), 1 - t^2 = (den - num)(den + num) / den^2 exactly)
+ * Beyond |x| = 800 silu, mish and their derivatives are saturated exactly (|x e^x| < 1e-340).
+ * NaN inputs return x itself. */
+
+static const double SMOOTH_SAT = 800.0;
+static const double SELU_SCALE = 1.0507009873554805;
+static const double SELU_SA = 1.7580993408473768;
+static const int32_t SMOOTH_KEY_M800 = -0x44480000; /* relukit_key_f32(bits(-800.0f)) */
+
+SMOOTH_INLINE double clamp_sat(double x)
+{
+    return x < -SMOOTH_SAT ? -SMOOTH_SAT : (x > SMOOTH_SAT ? SMOOTH_SAT : x);
+}
+
+/* the double formulas over an exp (libm's for double, smooth_exp for float) */
+#define FAMILY_FORMULAS(SFX, EXP, EXPM1)                                                         \
+    SMOOTH_INLINE double silu_##SFX(double x)                                                   \
+    {                                                                                            \
+        const double e = EXP(-fabs(x));                                                          \
+        return x * ((x >= 0.0 ? 1.0 : e) / (1.0 + e));                                           \
+    }                                                                                            \
+    SMOOTH_INLINE double silu_grad_##SFX(double x)                                              \
+    {                                                                                            \
+        const double xc = clamp_sat(x);                                                          \
+        const double e = EXP(-fabs(xc));                                                         \
+        const double d = 1.0 + e;                                                                \
+        const double s = (xc >= 0.0 ? 1.0 : e) / d;                                              \
+        return s + xc * e / (d * d);                                                             \
+    }                                                                                            \
+    SMOOTH_INLINE double softplus_##SFX(double z, double b)                                     \
+    {                                                                                            \
+        return ((z > 0.0 ? z : 0.0) + log1p(EXP(-fabs(z)))) / b;                                 \
+    }                                                                                            \
+    SMOOTH_INLINE double softplus_grad_##SFX(double z)                                          \
+    {                                                                                            \
+        const double e = EXP(-fabs(z));                                                          \
+        return (z >= 0.0 ? 1.0 : e) / (1.0 + e);                                                 \
+    }                                                                                            \
+    SMOOTH_INLINE double selu_neg_##SFX(double x) { return SELU_SA * (EXPM1(-fabs(x)) + 0.0); } \
+    SMOOTH_INLINE double selu_grad_neg_##SFX(double x) { return SELU_SA * EXP(-fabs(x)); }      \
+    /* tanh(softplus(x)) = *num / *den; returns e, sets *g */                                     \
+    SMOOTH_INLINE double mish_parts_##SFX(double x, int pos, double *num, double *den,         \
+                                          double *g)                                             \
+    {                                                                                            \
+        const double e = EXP(-fabs(x));                                                          \
+        if (pos) {                                                                               \
+            *num = 1.0 + 2.0 * e;                                                                \
+            *den = *num + 2.0 * e * e;                                                           \
+            *g = e * e;                                                                          \
+        } else {                                                                                 \
+            *num = e * (e + 2.0);                                                                \
+            *den = *num + 2.0;                                                                   \
+            *g = e;                                                                              \
+        }                                                                                        \
+        return e;                                                                                \
+    }                                                                                            \
+    SMOOTH_INLINE double mish_##SFX(double x, int pos)                                          \
+    {                                                                                            \
+        double num, den, g;                                                                      \
+        (void)mish_parts_##SFX(x, pos, &num, &den, &g);                                          \
+        return x * (num / den);                                                                  \
+    }                                                                                            \
+    SMOOTH_INLINE double mish_grad_##SFX(double x, int pos)                                     \
+    {                                                                                            \
+        const double xc = clamp_sat(x);                                                          \
+        double num, den, g;                                                                      \
+        const double e = mish_parts_##SFX(xc, pos, &num, &den, &g);                              \
+        return num / den + 4.0 * xc * g * (1.0 + e) / (den * den);                               \
+    }
+
+FAMILY_FORMULAS(libm, exp, expm1)
+FAMILY_FORMULAS(own, smooth_exp, smooth_expm1)
+
+/* double ---------------------------------------------------------------------------------- */
+
+static double silu_d(double x) { return x < -SMOOTH_SAT ? -0.0 : silu_libm(x); }
+static double selu_d(double x) { return positive_d(x) ? SELU_SCALE * x : selu_neg_libm(x); }
+static double selu_grad_d(double x) { return positive_d(x) ? SELU_SCALE : selu_grad_neg_libm(x); }
+static double mish_d(double x) { return x < -SMOOTH_SAT ? -0.0 : mish_libm(x, positive_d(x)); }
+static double mish_grad_d(double x) { return mish_grad_libm(x, positive_d(x)); }
+
+SMOOTH_F64(silu, silu_d)
+SMOOTH_F64(silu_grad, silu_grad_libm)
+SMOOTH_F64(selu, selu_d)
+SMOOTH_F64(selu_grad, selu_grad_d)
+SMOOTH_F64(mish, mish_d)
+SMOOTH_F64(mish_grad, mish_grad_d)
+
+/* float ------------------------------------------------------------------------------------ */
+
+SMOOTH_INLINE float smooth_silu_elem(float x, double a)
+{
+    (void)a;
+    return relukit_keyof_f32(x) < SMOOTH_KEY_M800 ? -0.0f : (float)silu_own((double)x);
+}
+SMOOTH_INLINE float smooth_silu_grad_elem(float x, double a)
+{
+    (void)a;
+    return (float)silu_grad_own((double)x);
+}
+SMOOTH_INLINE float smooth_selu_elem(float x, double a)
+{
+    (void)a;
+    const double d = x;
+    return (float)(smooth_pos(x) ? SELU_SCALE * d : selu_neg_own(d));
+}
+SMOOTH_INLINE float smooth_selu_grad_elem(float x, double a)
+{
+    (void)a;
+    return (float)(smooth_pos(x) ? SELU_SCALE : selu_grad_neg_own((double)x));
+}
+SMOOTH_INLINE float smooth_mish_elem(float x, double a)
+{
+    (void)a;
+    if (relukit_keyof_f32(x) < SMOOTH_KEY_M800)
+        return -0.0f;
+    return (float)mish_own((double)x, smooth_pos(x));
+}
+SMOOTH_INLINE float smooth_mish_grad_elem(float x, double a)
+{
+    (void)a;
+    return (float)mish_grad_own((double)x, smooth_pos(x));
+}
+
+/* the scalar loop on every path: with FMA compiled for it, else the plain portable loop */
+#if RELUKIT_X86_DISPATCH
+#define SMOOTH_PICK_SCALAR(OP) (relukit__have_fma() ? OP##_f32_portable_fma : OP##_f32_portable)
+#else
+#define SMOOTH_PICK_SCALAR(OP) OP##_f32_portable
+#endif
+#define SMOOTH_F32_SCALAR(OP)                                                                    \
+    SMOOTH_PORTABLE(OP)                                                                          \
+    float relukit_##OP##_f32(float x)                                                            \
+    {                                                                                            \
+        return relukit_isnan_bit_f32(relukit_bits_f32(x)) ? x : smooth_##OP##_elem(x, 0.0);      \
+    }                                                                                            \
+    int relukit_##OP##_array_f32(const float *x, size_t x_len, float *y, size_t y_len)           \
+    {                                                                                            \
+        RELUKIT_EW_CHECK(x, x_len, y, y_len, float);                                             \
+        const double a = 0.0;                                                                    \
+        return smooth_run(SMOOTH_PICK_SCALAR(OP), &a, x, y, x_len, sizeof(float));               \
+    }
+
+SMOOTH_F32_SCALAR(silu)
+SMOOTH_F32_SCALAR(silu_grad)
+SMOOTH_F32_SCALAR(selu)
+SMOOTH_F32_SCALAR(selu_grad)
+SMOOTH_F32_SCALAR(mish)
+SMOOTH_F32_SCALAR(mish_grad)
+
+/* softplus: two parameters, and the linear piece decided on fl(b x) against th in the type */
+struct softplus_f32 {
+    float b, th;
+    int32_t kth;
+};
+struct softplus_f64 {
+    double b, th;
+    int64_t kth;
+};
+
+SMOOTH_INLINE float softplus_elem_f32(float x, const struct softplus_f32 *p, int grad)
+{
+    const float z32 = x * p->b; /* x and b finite or inf, b != 0: never NaN */
+    if (relukit_keyof_f32(z32) > p->kth)
+        return grad ? 1.0f : x;
+    const double z = (double)x * (double)p->b; /* exact */
+    return (float)(grad ? softplus_grad_own(z) : softplus_own(z, (double)p->b));
+}
+SMOOTH_INLINE double softplus_elem_f64(double x, const struct softplus_f64 *p, int grad)
+{
+    const double z = x * p->b;
+    if (relukit_keyof_f64(z) > p->kth)
+        return grad ? 1.0 : x;
+    return grad ? softplus_grad_libm(z) : softplus_libm(z, p->b);
+}
+
+#define SOFTPLUS_LOOP(NAME, SFX, FT, GRAD, ATTR)                                                 \
+    ATTR static void NAME(const void *xv, void *yv, size_t n, const void *pv)                    \
+    {                                                                                            \
+        const FT *x = xv;                                                                        \
+        FT *y = yv;                                                                              \
+        const struct softplus_##SFX *p = pv;                                                     \
+        for (size_t i = 0; i < n; i++) {                                                         \
+            const FT v = x[i];                                                                   \
+            y[i] = relukit_isnan_bit_##SFX(relukit_bits_##SFX(v)) ? v                            \
+                                                                 : softplus_elem_##SFX(v, p, GRAD); \
+        }                                                                                        \
+    }
+#if RELUKIT_X86_DISPATCH
+#define SOFTPLUS_LOOPS(OP, GRAD)                                                                 \
+    SOFTPLUS_LOOP(OP##_f32_portable, f32, float, GRAD, )                                         \
+    SOFTPLUS_LOOP(OP##_f32_portable_fma, f32, float, GRAD, __attribute__((target("fma"))))
+#else
+#define SOFTPLUS_LOOPS(OP, GRAD) SOFTPLUS_LOOP(OP##_f32_portable, f32, float, GRAD, )
+#endif
+#define SOFTPLUS_API(OP, GRAD)                                                                   \
+    SOFTPLUS_LOOPS(OP, GRAD)                                                                     \
+    SOFTPLUS_LOOP(OP##_f64_portable, f64, double, GRAD, )                                        \
+    float relukit_##OP##_f32(float x, float b, float th)                                         \
+    {                                                                                            \
+        const struct softplus_f32 p = {b, th, relukit_keyof_f32(th)};                            \
+        return relukit_isnan_bit_f32(relukit_bits_f32(x)) ? x : softplus_elem_f32(x, &p, GRAD);  \
+    }                                                                                            \
+    double relukit_##OP##_f64(double x, double b, double th)                                     \
+    {                                                                                            \
+        const struct softplus_f64 p = {b, th, relukit_keyof_f64(th)};                            \
+        return relukit_isnan_bit_f64(relukit_bits_f64(x)) ? x : softplus_elem_f64(x, &p, GRAD);  \
+    }                                                                                            \
+    int relukit_##OP##_array_f32(const float *x, size_t x_len, float *y, size_t y_len, float b,  \
+                                 float th)                                                       \
+    {                                                                                            \
+        RELUKIT_EW_CHECK(x, x_len, y, y_len, float);                                             \
+        const struct softplus_f32 p = {b, th, relukit_keyof_f32(th)};                            \
+        return smooth_run(SMOOTH_PICK_SCALAR(OP), &p, x, y, x_len, sizeof(float));               \
+    }                                                                                            \
+    int relukit_##OP##_array_f64(const double *x, size_t x_len, double *y, size_t y_len,         \
+                                 double b, double th)                                            \
+    {                                                                                            \
+        RELUKIT_EW_CHECK(x, x_len, y, y_len, double);                                            \
+        const struct softplus_f64 p = {b, th, relukit_keyof_f64(th)};                            \
+        return smooth_run(OP##_f64_portable, &p, x, y, x_len, sizeof(double));                   \
+    }
+
+SOFTPLUS_API(softplus, 0)
+SOFTPLUS_API(softplus_grad, 1)

@@ -139,6 +139,18 @@ WRAP_P0(sigmoid)
 WRAP_P0(sigmoid_grad)
 WRAP_P0(tanh)
 WRAP_P0(tanh_grad)
+WRAP_P0(silu)
+WRAP_P0(silu_grad)
+WRAP_P2(softplus)
+WRAP_P2(softplus_grad)
+WRAP_P0(selu)
+WRAP_P0(selu_grad)
+WRAP_P0(mish)
+WRAP_P0(mish_grad)
+WRAP_P0(hardswish)
+WRAP_P0(hardswish_grad)
+WRAP_P0(hardsigmoid)
+WRAP_P0(hardsigmoid_grad)
 
 /* piecewise references: float compares (valid in the default FP mode), written from the
  * contract. Under DAZ, leaky's reference decides on the sign bit and the zero test on bits
@@ -181,6 +193,39 @@ WRAP_P0(tanh_grad)
 
 PIECEWISE_REFS(f32, float, bits32, 1.0f)
 PIECEWISE_REFS(f64, double, bits64, 1.0)
+
+/* hardswish, hardsigmoid: PyTorch's branches with float compares, each step in the type */
+#define HARD_REFS(SFX, FT)                                                                       \
+    static FT ref_hardswish_##SFX(FT x, params_t p)                                              \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        if (isnan(x) || x >= (FT)3)                                                              \
+            return x;                                                                            \
+        return x <= (FT)-3 ? (FT)-0.0 : (x * (x + (FT)3)) / (FT)6;                               \
+    }                                                                                            \
+    static FT ref_hardswish_grad_##SFX(FT x, params_t p)                                         \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        if (isnan(x))                                                                            \
+            return x;                                                                            \
+        return x < (FT)-3 ? (FT)0 : (x > (FT)3 ? (FT)1 : x / (FT)3 + (FT)0.5);                   \
+    }                                                                                            \
+    static FT ref_hardsigmoid_##SFX(FT x, params_t p)                                            \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        if (isnan(x))                                                                            \
+            return x;                                                                            \
+        return x <= (FT)-3 ? (FT)0 : (x >= (FT)3 ? (FT)1 : (x + (FT)3) / (FT)6);                 \
+    }                                                                                            \
+    static FT ref_hardsigmoid_grad_##SFX(FT x, params_t p)                                       \
+    {                                                                                            \
+        (void)p;                                                                                 \
+        if (isnan(x))                                                                            \
+            return x;                                                                            \
+        return (x > (FT)-3 && x < (FT)3) ? (FT)1 / (FT)6 : (FT)0;                                \
+    }
+HARD_REFS(f32, float)
+HARD_REFS(f64, double)
 
 /* smooth references in long double */
 static const long double SQRT1_2L = 0.707106781186547524400844362104849039L;
@@ -273,6 +318,77 @@ static long double rl_gelu_tanh_grad(long double x, params_t p, long double *fl)
     return s + term;
 }
 
+/* silu, softplus, selu, mish and derivatives: independent long-double forms (the kernels'
+ * rewritings of 1 - t^2 aside, used by mish' here too) */
+static const long double SELU_SCALEL = 1.0507009873554804934193349852946L;
+static const long double SELU_ALPHAL = 1.6732632423543772848170429916717L;
+static long double sigl(long double z)
+{
+    const long double e = expl(-fabsl(z));
+    return z >= 0 ? 1.0L / (1.0L + e) : e / (1.0L + e);
+}
+static long double rl_silu(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    return isinf(x) ? (x > 0 ? x : -0.0L) : x * sigl(x);
+}
+static long double rl_silu_grad(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    const long double s = sigl(x), term = isinf(x) ? 0.0L : x * s * sigl(-x);
+    *fl = fabsl(s) + fabsl(term);
+    return s + term;
+}
+/* softplus: the test parameters have beta = +-2^k, so beta * x is exact in every type and the
+ * linear piece's test is the same here as in the kernels */
+static long double rl_softplus(long double x, params_t p, long double *fl)
+{
+    const long double b = p.a, z = x * b;
+    *fl = 0;
+    if (z > (long double)p.b)
+        return x;
+    return (fmaxl(z, 0.0L) + log1pl(expl(-fabsl(z)))) / b;
+}
+static long double rl_softplus_grad(long double x, params_t p, long double *fl)
+{
+    const long double z = x * (long double)p.a;
+    *fl = 0;
+    return z > (long double)p.b ? 1.0L : sigl(z);
+}
+static long double rl_selu(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    return x > 0 ? SELU_SCALEL * x : SELU_SCALEL * SELU_ALPHAL * (expm1l(x) + 0.0L);
+}
+static long double rl_selu_grad(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    return x > 0 ? SELU_SCALEL : SELU_SCALEL * SELU_ALPHAL * expl(x);
+}
+static long double tanh_softplusl(long double x)
+{
+    return tanhl(fmaxl(x, 0.0L) + log1pl(expl(-fabsl(x))));
+}
+static long double rl_mish(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    *fl = 0;
+    return isinf(x) ? (x > 0 ? x : -0.0L) : x * tanh_softplusl(x);
+}
+static long double rl_mish_grad(long double x, params_t p, long double *fl)
+{
+    (void)p;
+    const long double t = tanh_softplusl(x), e = expl(-fabsl(x));
+    const long double den = x > 0 ? 1 + 2 * e + 2 * e * e : e * (e + 2) + 2;
+    const long double omt2 = (x > 0 ? 4 * e * e : 4.0L) * (1 + e) * (1 + e) / (den * den);
+    const long double term = isinf(x) ? 0.0L : x * sigl(x) * omt2;
+    *fl = fabsl(t) + fabsl(term);
+    return t + term;
+}
+
 #define P(a, b) {(a), (b)}
 #define NOP_F32 NULL, NULL
 static const struct op OPS[] = {
@@ -312,6 +428,35 @@ static const struct op OPS[] = {
      {P(0, 0)}, {0, 0}},
     {"tanh_grad", a32_tanh_grad, a64_tanh_grad, s32_tanh_grad, s64_tanh_grad, NOP_F32, 0,
      rl_tanh_grad, 8, 0, 0, 1, {P(0, 0)}, {0, 0}},
+    /* the parameters of the ops without any only put their kinks into the input pool */
+    {"silu", a32_silu, a64_silu, s32_silu, s64_silu, NOP_F32, 0, rl_silu, 4, 0, 0x1p-1012, 1,
+     {P(800, 1.2785)}, {0, 0}},
+    {"silu_grad", a32_silu_grad, a64_silu_grad, s32_silu_grad, s64_silu_grad, NOP_F32, 0,
+     rl_silu_grad, 8, 0, 0x1p-1012, 1, {P(800, 2.3994)}, {0, 0}},
+    {"softplus", a32_softplus, a64_softplus, s32_softplus, s64_softplus, NOP_F32, 0,
+     rl_softplus, 4, 0, 0, 3, {P(1, 20), P(2, 5), P(-0.5, 20)}, {0, 0}},
+    {"softplus_grad", a32_softplus_grad, a64_softplus_grad, s32_softplus_grad,
+     s64_softplus_grad, NOP_F32, 0, rl_softplus_grad, 4, 0, 0, 3,
+     {P(1, 20), P(2, 5), P(-0.5, 20)}, {0, 0}},
+    {"selu", a32_selu, a64_selu, s32_selu, s64_selu, NOP_F32, 0, rl_selu, 3, 0, 0, 1,
+     {P(708, 88)}, {0, 0}},
+    {"selu_grad", a32_selu_grad, a64_selu_grad, s32_selu_grad, s64_selu_grad, NOP_F32, 0,
+     rl_selu_grad, 3, 0, 0, 1, {P(708, 88)}, {0, 0}},
+    {"mish", a32_mish, a64_mish, s32_mish, s64_mish, NOP_F32, 0, rl_mish, 6, 0, 0x1p-1012, 1,
+     {P(800, 0.3088)}, {0, 0}},
+    {"mish_grad", a32_mish_grad, a64_mish_grad, s32_mish_grad, s64_mish_grad, NOP_F32, 0,
+     rl_mish_grad, 8, 0, 0x1p-1012, 1, {P(800, 1.1924)}, {0, 0}},
+    {"hardswish", a32_hardswish, a64_hardswish, s32_hardswish, s64_hardswish,
+     ref_hardswish_f32, ref_hardswish_f64, 0, NULL, 0, 0, 0, 2, {P(-3, 3), P(1.5, 6)}, {0, 0}},
+    {"hardswish_grad", a32_hardswish_grad, a64_hardswish_grad, s32_hardswish_grad,
+     s64_hardswish_grad, ref_hardswish_grad_f32, ref_hardswish_grad_f64, 0, NULL, 0, 0, 0, 2,
+     {P(-3, 3), P(1.5, 6)}, {0, 0}},
+    {"hardsigmoid", a32_hardsigmoid, a64_hardsigmoid, s32_hardsigmoid, s64_hardsigmoid,
+     ref_hardsigmoid_f32, ref_hardsigmoid_f64, 0, NULL, 0, 0, 0, 2, {P(-3, 3), P(1.5, 6)},
+     {0, 0}},
+    {"hardsigmoid_grad", a32_hardsigmoid_grad, a64_hardsigmoid_grad, s32_hardsigmoid_grad,
+     s64_hardsigmoid_grad, ref_hardsigmoid_grad_f32, ref_hardsigmoid_grad_f64, 1, NULL, 0, 0, 0,
+     2, {P(-3, 3), P(1.5, 6)}, {0, 0}},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 
@@ -730,6 +875,40 @@ static void test_fixed_points(void)
     CHECK(bits32(relukit_sigmoid_f32(f32_of(0x7f800001u))) == 0x7f800001u, "sNaN kept");
     CHECK(bits64(relukit_gelu_grad_f64(f64_of(0xfff0000000000001u))) == 0xfff0000000000001u,
           "-sNaN kept");
+    /* silu, softplus, selu, mish, hardswish, hardsigmoid */
+    CHECK(bits32(relukit_silu_f32(ninf)) == 0x80000000u && relukit_silu_f32(pinf) == pinf,
+          "silu(-inf) = -0, silu(inf) = inf");
+    CHECK(bits64(relukit_silu_f64(-0.0)) == 0x8000000000000000u, "silu(-0) = -0");
+    CHECK(relukit_silu_grad_f64(0.0) == 0.5 && relukit_silu_grad_f64(-INFINITY) == 0.0 &&
+              relukit_silu_grad_f32(pinf) == 1.0f, "silu'(0, -inf, inf)");
+    CHECK(relukit_softplus_f32(20.5f, 1.0f, 20.0f) == 20.5f, "softplus linear above threshold");
+    CHECK(relukit_softplus_f64(1e300, 1.0, INFINITY) == 1e300, "softplus(1e300), no overflow");
+    CHECK(relukit_softplus_f64(-INFINITY, 1.0, 20.0) == 0.0, "softplus(-inf) = 0");
+    CHECK(relukit_softplus_grad_f64(30.0, 1.0, 20.0) == 1.0 &&
+              relukit_softplus_grad_f64(0.0, 2.0, 20.0) == 0.5, "softplus'");
+    CHECK(bits64(relukit_selu_f64(-0.0)) == 0 && bits32(relukit_selu_f32(0.0f)) == 0,
+          "selu(+-0) = +0 (PyTorch)");
+    CHECK(relukit_selu_grad_f64(0.0) == 1.7580993408473768 &&
+              relukit_selu_grad_f64(1.0) == 1.0507009873554805, "selu' = scale * alpha at 0");
+    CHECK(relukit_selu_f32(ninf) == (float)-1.7580993408473768, "selu(-inf) = -scale*alpha");
+    CHECK(bits32(relukit_mish_f32(ninf)) == 0x80000000u && relukit_mish_f64(INFINITY) == INFINITY,
+          "mish(+-inf)");
+    CHECK(relukit_mish_grad_f64(0.0) == 0.6 && relukit_mish_grad_f64(-INFINITY) == 0.0 &&
+              relukit_mish_grad_f64(INFINITY) == 1.0, "mish'(0) = 0.6, mish'(+-inf)");
+    CHECK(bits32(relukit_hardswish_f32(-3.0f)) == 0x80000000u &&
+              bits64(relukit_hardswish_f64(-INFINITY)) == 0x8000000000000000u &&
+              relukit_hardswish_f32(3.0f) == 3.0f && relukit_hardswish_f32(FLT_MAX) == FLT_MAX,
+          "hardswish: -0 for x <= -3, x for x >= 3 (no overflow)");
+    CHECK(relukit_hardswish_grad_f32(-3.0f) == -0.5f && relukit_hardswish_grad_f32(3.0f) == 1.5f &&
+              relukit_hardswish_grad_f64(-3.5) == 0.0 && relukit_hardswish_grad_f64(3.5) == 1.0,
+          "hardswish' at the kinks (PyTorch's hardswish_backward)");
+    CHECK(relukit_hardsigmoid_f32(-3.0f) == 0.0f && relukit_hardsigmoid_f32(3.0f) == 1.0f &&
+              relukit_hardsigmoid_f64(0.0) == 0.5, "hardsigmoid");
+    CHECK(relukit_hardsigmoid_grad_f32(-3.0f) == 0.0f && relukit_hardsigmoid_grad_f32(3.0f) == 0.0f &&
+              relukit_hardsigmoid_grad_f32(0.0f) == 1.0f / 6.0f, "hardsigmoid' = 1/6 inside only");
+    CHECK(bits32(relukit_hardswish_f32(f32_of(0xff800001u))) == 0xff800001u &&
+              bits32(relukit_softplus_f32(f32_of(0x7f800001u), 1.0f, 20.0f)) == 0x7f800001u,
+          "sNaN kept");
 }
 
 /* ---- float smooth ops on bit patterns: every path, the same bits, the error ------
@@ -790,6 +969,20 @@ static void sweep_range(const struct op *op, params_t p, uint64_t start, uint64_
     }
 }
 
+/* 1 if name is one of the comma-separated names of list */
+static int listed(const char *list, const char *name)
+{
+    const size_t n = strlen(name);
+    for (const char *s = list; *s != '\0';) {
+        const char *end = strchr(s, ',');
+        const size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (len == n && strncmp(s, name, n) == 0)
+            return 1;
+        s += len + (end != NULL);
+    }
+    return 0;
+}
+
 static void test_float_sweeps(void)
 {
     const char *env = getenv("RELUKIT_TEST_EXHAUSTIVE");
@@ -798,9 +991,10 @@ static void test_float_sweeps(void)
     const int vector = relukit__smooth_vector_path();
     printf("float sweeps (%s; %s):\n", exhaustive ? "every bit pattern" : "strided",
            vector ? "AVX2+FMA kernel vs portable path" : "portable path only");
+    const char *only = getenv("RELUKIT_TEST_OPS"); /* "silu,mish": sweep these ops only */
     for (size_t k = 0; k < N_OPS; k++) {
         const struct op *op = &OPS[k];
-        if (!op->refl)
+        if (!op->refl || (only != NULL && only[0] != '\0' && !listed(only, op->name)))
             continue;
         for (size_t j = 0; j < op->n_params; j++) {
             const params_t p = op->params[j];

@@ -41,6 +41,16 @@ def check_number(value: Any, name: str, *, finite: bool = True) -> float:
     return v
 
 
+def check_beta(value: Any, name: str) -> float:
+    """softplus's ``beta``: a finite number that is not zero, in float32 too (it divides)."""
+    v = check_number(value, name)
+    if v == 0.0:
+        raise ValueError(f"relukit: {name} must not be zero (it divides)")
+    if abs(v) <= 2.0**-150:
+        raise ValueError(f"relukit: {name}={value!r} rounds to 0 in float32 (it divides)")
+    return v
+
+
 def check_bounds(min_val: Any, max_val: Any) -> tuple[float, float]:
     """hardtanh's bounds: numbers (±inf allowed), not NaN, ``min_val <= max_val``."""
     lo = check_number(min_val, "min_val", finite=False)

@@ -287,3 +287,144 @@ def ref_gelu_tanh_grad(x: np.ndarray, approximate: str = "tanh") -> tuple:
         term = np.where(np.isinf(xl) | (ss == 0), LD(0), term)
         value = s + term
     return value, _special(x), np.abs(s) + np.abs(term)
+
+
+# -- the family PyTorch users reach for: silu, softplus, selu, mish (smooth), hardswish and
+# hardsigmoid (piecewise: bit-level, the dtype's own arithmetic) ------------------------------
+
+SELU_ALPHA_LD = LD("1.6732632423543772848170429916717")
+SELU_SCALE_LD = LD("1.0507009873554804934193349852946")
+
+
+def _sigmoid_ld(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, LD(1), e) / (LD(1) + e)
+
+
+def ref_silu(x: np.ndarray) -> tuple:
+    xl = _ld(x)
+    with np.errstate(all="ignore"):
+        value = np.where(np.isneginf(xl), LD(-0.0), xl * _sigmoid_ld(xl))
+    return value, _special(x), np.zeros_like(xl)
+
+
+def ref_silu_grad(x: np.ndarray) -> tuple:
+    xl = _ld(x)
+    with np.errstate(all="ignore"):
+        s, sn = _sigmoid_ld(xl), _sigmoid_ld(-xl)
+        term = np.where(np.isinf(xl), LD(0), xl * s * sn)
+        value = s + term
+    return value, _special(x), np.abs(s) + np.abs(term)
+
+
+def _softplus_linear(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+    """Where softplus takes x itself: beta * x > threshold, the product in x's dtype."""
+    with np.errstate(all="ignore"):
+        z = np.multiply(x, _param(beta, x.dtype), dtype=x.dtype)
+        return z > _param(threshold, x.dtype)
+
+
+def ref_softplus(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0) -> tuple:
+    xl = _ld(x)
+    b = LD(_param(beta, x.dtype))
+    linear = _softplus_linear(x, beta, threshold)
+    with np.errstate(all="ignore"):
+        z = xl * b
+        sp = np.maximum(z, LD(0)) + np.log1p(np.exp(-np.abs(z)))
+        value = np.where(linear, xl, sp / b)
+    return value, linear | np.isinf(x), np.zeros_like(xl)
+
+
+def ref_softplus_grad(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0) -> tuple:
+    xl = _ld(x)
+    b = LD(_param(beta, x.dtype))
+    linear = _softplus_linear(x, beta, threshold)
+    with np.errstate(all="ignore"):
+        value = np.where(linear, LD(1), _sigmoid_ld(xl * b))
+    return value, linear | np.isinf(x), np.zeros_like(xl)
+
+
+def ref_selu(x: np.ndarray) -> tuple:
+    xl = _ld(x)
+    with np.errstate(all="ignore"):
+        neg = SELU_SCALE_LD * SELU_ALPHA_LD * (np.expm1(xl) + LD(0))
+        value = np.where(xl > 0, SELU_SCALE_LD * xl, neg)
+        # beyond the dtype's range the result is the rounding itself (inf, or max): exact
+        overflow = np.abs(value) > LD(np.finfo(x.dtype).max)
+        value = np.where(overflow, value.astype(x.dtype).astype(LD), value)
+    return value, _special(x) | overflow, np.zeros_like(xl)
+
+
+def ref_selu_grad(x: np.ndarray) -> tuple:
+    xl = _ld(x)
+    with np.errstate(all="ignore"):
+        value = np.where(xl > 0, SELU_SCALE_LD, SELU_SCALE_LD * SELU_ALPHA_LD * np.exp(xl))
+    return value, np.isinf(x), np.zeros_like(xl)
+
+
+def _tanh_softplus_ld(xl: np.ndarray) -> np.ndarray:
+    return np.tanh(np.maximum(xl, LD(0)) + np.log1p(np.exp(-np.abs(xl))))
+
+
+def ref_mish(x: np.ndarray) -> tuple:
+    xl = _ld(x)
+    with np.errstate(all="ignore"):
+        value = np.where(np.isneginf(xl), LD(-0.0), xl * _tanh_softplus_ld(xl))
+    return value, _special(x), np.zeros_like(xl)
+
+
+def ref_mish_grad(x: np.ndarray) -> tuple:
+    xl = _ld(x)
+    with np.errstate(all="ignore"):
+        t = _tanh_softplus_ld(xl)
+        e = np.exp(-np.abs(xl))
+        # 1 - t^2 without cancellation: 4 w (1 + w)^2 ... written with e = exp(-|x|)
+        den = np.where(xl > 0, LD(1) + 2 * e + 2 * e * e, e * (e + 2) + 2)
+        one_minus_t2 = np.where(xl > 0, 4 * e * e, LD(4)) * (LD(1) + e) ** 2 / (den * den)
+        term = np.where(np.isinf(xl), LD(0), xl * _sigmoid_ld(xl) * one_minus_t2)
+        value = t + term
+    return value, _special(x), np.abs(t) + np.abs(term)
+
+
+def _hard_keys(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    k = _keys(x)
+    return k, _nan_mask(x), _key(-3.0, x.dtype), _key(3.0, x.dtype)
+
+
+def ref_hardswish(x: np.ndarray) -> np.ndarray:
+    """-0.0 for x <= -3, x for x >= 3, else (x * (x + 3)) / 6 in x's dtype; NaN kept."""
+    k, nan, k_lo, k_hi = _hard_keys(x)
+    t = x.dtype.type
+    with np.errstate(all="ignore"):
+        mid = np.divide(np.multiply(x, np.add(x, t(3), dtype=x.dtype), dtype=x.dtype), t(6))
+    y = np.where(k <= k_lo, t(-0.0), mid.astype(x.dtype))
+    return _select(x, nan | (k >= k_hi), y)
+
+
+def ref_hardswish_grad(x: np.ndarray) -> np.ndarray:
+    """+0.0 for x < -3, x / 3 + 0.5 for -3 <= x <= 3 (PyTorch's hardswish_backward: -0.5 at
+    x = -3, 1.5 at x = 3), 1 for x > 3; NaN kept."""
+    k, nan, k_lo, k_hi = _hard_keys(x)
+    t = x.dtype.type
+    with np.errstate(all="ignore"):
+        mid = np.add(np.divide(x, t(3), dtype=x.dtype), t(0.5), dtype=x.dtype)
+    y = np.where(k < k_lo, t(0), np.where(k > k_hi, t(1), mid))
+    return _select(x, nan, y.astype(x.dtype))
+
+
+def ref_hardsigmoid(x: np.ndarray) -> np.ndarray:
+    """+0.0 for x <= -3, 1 for x >= 3, else (x + 3) / 6 in x's dtype; NaN kept."""
+    k, nan, k_lo, k_hi = _hard_keys(x)
+    t = x.dtype.type
+    with np.errstate(all="ignore"):
+        mid = np.divide(np.add(x, t(3), dtype=x.dtype), t(6), dtype=x.dtype)
+    y = np.where(k <= k_lo, t(0), np.where(k >= k_hi, t(1), mid))
+    return _select(x, nan, y.astype(x.dtype))
+
+
+def ref_hardsigmoid_grad(x: np.ndarray) -> np.ndarray:
+    """1/6 (rounded to x's dtype) for -3 < x < 3, else +0.0; NaN kept."""
+    k, nan, k_lo, k_hi = _hard_keys(x)
+    t = x.dtype.type
+    y = np.where((k > k_lo) & (k < k_hi), t(1) / t(6), t(0))
+    return _select(x, nan, y.astype(x.dtype))

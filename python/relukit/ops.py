@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from relukit import _reference as R
-from relukit._params import check_approximate, check_bounds, check_number
+from relukit._params import check_approximate, check_beta, check_bounds, check_number
 
 # ---- the row types ---------------------------------------------------------------------------
 
@@ -55,6 +55,11 @@ def extended(value: Any, name: str) -> float:
 def approximation(value: Any, name: str) -> str:
     """gelu's ``approximate``: ``"none"`` or ``"tanh"``."""
     return check_approximate(value)
+
+
+def nonzero(value: Any, name: str) -> float:
+    """A finite real number that is not zero (softplus's ``beta``, which divides)."""
+    return check_beta(value, name)
 
 
 def array_like(value: Any, name: str) -> Any:
@@ -157,6 +162,43 @@ def _np_sigmoid_grad(x: np.ndarray) -> np.ndarray:
     return (s * (1 - s)).astype(x.dtype)
 
 
+def _np_silu_grad(x: np.ndarray) -> np.ndarray:
+    s = 1 / (1 + np.exp(-x))
+    return (s * (1 + x * (1 - s))).astype(x.dtype)
+
+
+def _np_softplus(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+    b = x.dtype.type(beta)
+    return np.where(x * b > threshold, x, np.log1p(np.exp(x * b)) / b).astype(x.dtype)
+
+
+def _np_softplus_grad(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+    b = x.dtype.type(beta)
+    return np.where(x * b > threshold, 1, 1 / (1 + np.exp(-x * b))).astype(x.dtype)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def _np_selu(x: np.ndarray) -> np.ndarray:
+    neg = _SELU_SCALE * _SELU_ALPHA * (np.exp(x) - 1)
+    return np.where(x > 0, _SELU_SCALE * x, neg).astype(x.dtype)
+
+
+def _np_selu_grad(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, _SELU_SCALE, _SELU_SCALE * _SELU_ALPHA * np.exp(x)).astype(x.dtype)
+
+
+def _np_mish_grad(x: np.ndarray) -> np.ndarray:
+    t = np.tanh(np.log1p(np.exp(x)))
+    s = 1 / (1 + np.exp(-x))
+    return (t + x * s * (1 - t * t)).astype(x.dtype)
+
+
+def _np_hardswish_grad(x: np.ndarray) -> np.ndarray:
+    return np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)).astype(x.dtype)
+
+
 def _one_or(x: np.ndarray, keep: np.ndarray, other: Any) -> np.ndarray:
     return np.where(keep, x.dtype.type(1), x.dtype.type(other))
 
@@ -185,12 +227,32 @@ def _per_u(base: float, per_u: float) -> Callable[[np.ndarray], np.ndarray]:
 #: multiplied by x, for x < -37 where the result is below the normal range anyway.
 _GELU_FLOOR = {"float64": 2.0**-1016}
 
+#: float64 silu, mish and their derivatives for x < -708, where exp(x) is subnormal: its
+#: absolute rounding error (2^-1075) times |x| (< 2^9.6) is measured against 2^-1012 at least
+#: (0.35 ulp there) instead of against the subnormal result.
+_SUB_FLOOR = {"float64": 2.0**-1012}
+
 _SLOPES = ({"negative_slope": 0.01}, {"negative_slope": 0.2}, {"negative_slope": -1.5})
 _ALPHAS = ({"alpha": 1.0}, {"alpha": 0.3})
 _WEIGHTS = ({"weight": 0.25}, {"weight": [0.25, -0.1, 0.0, 3.0]})
 _BOUNDS = ({"min_val": -1.0, "max_val": 1.0}, {"min_val": -0.1, "max_val": 2.5})
 _THRESHOLDS = ({"threshold": 0.1, "value": 20.0}, {"threshold": -1.0, "value": -0.0})
 _NONE, _TANH = ({"approximate": "none"},), ({"approximate": "tanh"},)
+
+
+_SOFTPLUS = (
+    {"beta": 1.0, "threshold": 20.0},
+    {"beta": 2.0, "threshold": 5.0},
+    {"beta": -0.5, "threshold": 20.0},
+)
+
+
+def _softplus_kinks(beta: float, threshold: float) -> tuple[float, ...]:
+    return (threshold / beta, 0.0)
+
+
+def _hard_kinks() -> tuple[float, ...]:
+    return (-3.0, 3.0, 0.0)
 
 
 def _relu6_kinks() -> tuple[float, ...]:
@@ -219,6 +281,8 @@ _ALPHA = Param("alpha", 1.0)
 _MIN, _MAX = Param("min_val", -1.0, extended), Param("max_val", 1.0, extended)
 _THRESHOLD, _VALUE = Param("threshold", check=extended), Param("value", check=extended)
 _APPROX = Param("approximate", "none", approximation, str)
+_BETA = Param("beta", 1.0, nonzero)
+_SP_THRESHOLD = Param("threshold", 20.0, extended)
 _WEIGHT = Param("weight", check=array_like, annotation=Any)
 _BOUNDED = ("min_val", "max_val")
 
@@ -608,6 +672,221 @@ OPS: tuple[Op, ...] = (
                 R.ref_tanh_grad,
                 (lambda x: (1 - np.tanh(x) ** 2).astype(x.dtype), "1 - np.tanh(x) ** 2"),
                 ulps=_ulps(1, 8),
+            ),
+        ),
+    ),
+    Op(
+        "silu",
+        """SiLU (swish), ``x * sigmoid(x)``; ``silu(-inf)`` is -0.0 (the limit).""",
+        kernels={"silu": ()},
+        checks=(
+            Check(
+                "silu",
+                ({},),
+                R.ref_silu,
+                (lambda x: (x / (1 + np.exp(-x))).astype(x.dtype), "x / (1 + np.exp(-x))"),
+                ulps=_ulps(1, 4),
+                min_floor=_SUB_FLOOR,
+            ),
+        ),
+        module="SiLU",
+        grad="silu_grad",
+    ),
+    Op(
+        "silu_grad",
+        """Derivative of silu, ``s + x s (1 - s)`` with s = sigmoid(x), computed as
+    ``s + x e / (1 + e)^2``, e = exp(-|x|) (PyTorch's ``silu_backward``; 0 at -inf, 1 at +inf).""",
+        kernels={"silu_grad": ()},
+        checks=(
+            Check(
+                "silu_grad",
+                ({},),
+                R.ref_silu_grad,
+                (_np_silu_grad, "s (1 + x (1 - s)), s = 1 / (1 + np.exp(-x))"),
+                ulps=_ulps(1, 8),
+                min_floor=_SUB_FLOOR,
+            ),
+        ),
+    ),
+    Op(
+        "softplus",
+        """Softplus, as PyTorch: ``x`` where ``beta * x > threshold`` (the product in x's
+    dtype), else ``log1p(exp(beta * x)) / beta`` (computed as ``(max(z, 0) + log1p(exp(-|z|)))
+    / beta``, z = beta x, so no overflow for a large threshold). ``beta`` must be nonzero.""",
+        (_BETA, _SP_THRESHOLD),
+        {"softplus": ("beta", "threshold")},
+        (
+            Check(
+                "softplus",
+                _SOFTPLUS,
+                R.ref_softplus,
+                (
+                    lambda x, beta, threshold: _np_softplus(x, beta, threshold),
+                    "np.where(x * beta > threshold, x, np.log1p(np.exp(x * beta)) / beta)",
+                ),
+                ulps=_ulps(1, 4),
+                kinks=_softplus_kinks,
+            ),
+        ),
+        module="Softplus",
+        grad="softplus_grad",
+    ),
+    Op(
+        "softplus_grad",
+        """Derivative of softplus: 1 where ``beta * x > threshold``, else ``sigmoid(beta * x)``
+    (PyTorch's ``softplus_backward``).""",
+        (_BETA, _SP_THRESHOLD),
+        {"softplus_grad": ("beta", "threshold")},
+        (
+            Check(
+                "softplus_grad",
+                _SOFTPLUS,
+                R.ref_softplus_grad,
+                (
+                    lambda x, beta, threshold: _np_softplus_grad(x, beta, threshold),
+                    "np.where(x * beta > threshold, 1, 1 / (1 + np.exp(-x * beta)))",
+                ),
+                ulps=_ulps(1, 4),
+                kinks=_softplus_kinks,
+            ),
+        ),
+    ),
+    Op(
+        "selu",
+        """SELU: ``scale * x`` for x > 0, else ``scale * alpha * expm1(x)`` (+0.0 at ±0.0),
+    with PyTorch's alpha = 1.6732632423543772848170429916717 and
+    scale = 1.0507009873554804934193349852946.""",
+        kernels={"selu": ()},
+        checks=(
+            Check(
+                "selu",
+                ({},),
+                R.ref_selu,
+                (_np_selu, "np.where(x > 0, scale * x, scale * alpha * (np.exp(x) - 1))"),
+                ulps=_ulps(1, 3),
+            ),
+        ),
+        module="SELU",
+        grad="selu_grad",
+    ),
+    Op(
+        "selu_grad",
+        """Derivative of selu: ``scale`` for x > 0, ``scale * alpha * exp(x)`` for x <= 0
+    (``scale * alpha`` at ±0.0, as PyTorch's ``elu_backward``).""",
+        kernels={"selu_grad": ()},
+        checks=(
+            Check(
+                "selu_grad",
+                ({},),
+                R.ref_selu_grad,
+                (_np_selu_grad, "np.where(x > 0, scale, scale * alpha * np.exp(x))"),
+                ulps=_ulps(1, 3),
+            ),
+        ),
+    ),
+    Op(
+        "mish",
+        """Mish, ``x * tanh(softplus(x))``, computed as ``x * n / (n + 2)`` with
+    n = e (e + 2), e = exp(x), rewritten in e = exp(-|x|) for x > 0 (no overflow, no log);
+    ``mish(-inf)`` is -0.0 (the limit).""",
+        kernels={"mish": ()},
+        checks=(
+            Check(
+                "mish",
+                ({},),
+                R.ref_mish,
+                (
+                    lambda x: (x * np.tanh(np.log1p(np.exp(x)))).astype(x.dtype),
+                    "x * np.tanh(np.log1p(np.exp(x)))",
+                ),
+                ulps=_ulps(1, 6),
+                min_floor=_SUB_FLOOR,
+            ),
+        ),
+        module="Mish",
+        grad="mish_grad",
+    ),
+    Op(
+        "mish_grad",
+        """Derivative of mish, ``t + x sigmoid(x) (1 - t^2)`` with t = tanh(softplus(x))
+    (PyTorch's ``mish_backward``), ``1 - t^2`` computed without cancellation.""",
+        kernels={"mish_grad": ()},
+        checks=(
+            Check(
+                "mish_grad",
+                ({},),
+                R.ref_mish_grad,
+                (_np_mish_grad, "t + x s (1 - t^2), t = np.tanh(np.log1p(np.exp(x)))"),
+                ulps=_ulps(1, 8),
+                min_floor=_SUB_FLOOR,
+            ),
+        ),
+    ),
+    Op(
+        "hardswish",
+        """Hardswish, ``x * relu6(x + 3) / 6`` with PyTorch's arithmetic: -0.0 for x <= -3
+    (PyTorch's ``x * 0 / 6``), x for x >= 3, else ``(x * (x + 3)) / 6``, each step in x's
+    dtype; NaN kept.""",
+        kernels={"hardswish": ()},
+        checks=(
+            Check(
+                "hardswish",
+                ({},),
+                R.ref_hardswish,
+                (lambda x: x * np.clip(x + 3, 0, 6) / 6, "x * np.clip(x + 3, 0, 6) / 6"),
+                kinks=_hard_kinks,
+            ),
+        ),
+        module="Hardswish",
+        grad="hardswish_grad",
+    ),
+    Op(
+        "hardswish_grad",
+        """Derivative of hardswish, as PyTorch's ``hardswish_backward``: 0 for x < -3,
+    ``x / 3 + 0.5`` for -3 <= x <= 3 (so -0.5 at x = -3 and 1.5 at x = 3), 1 for x > 3.""",
+        kernels={"hardswish_grad": ()},
+        checks=(
+            Check(
+                "hardswish_grad",
+                ({},),
+                R.ref_hardswish_grad,
+                (_np_hardswish_grad, "np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1))"),
+                kinks=_hard_kinks,
+            ),
+        ),
+    ),
+    Op(
+        "hardsigmoid",
+        """Hardsigmoid, ``relu6(x + 3) / 6``: +0.0 for x <= -3, 1 for x >= 3, else
+    ``(x + 3) / 6`` in x's dtype; NaN kept.""",
+        kernels={"hardsigmoid": ()},
+        checks=(
+            Check(
+                "hardsigmoid",
+                ({},),
+                R.ref_hardsigmoid,
+                (lambda x: np.clip(x + 3, 0, 6) / 6, "np.clip(x + 3, 0, 6) / 6"),
+                kinks=_hard_kinks,
+            ),
+        ),
+        module="Hardsigmoid",
+        grad="hardsigmoid_grad",
+    ),
+    Op(
+        "hardsigmoid_grad",
+        """Derivative of hardsigmoid: 1/6 (in x's dtype) for -3 < x < 3, else 0 (0 at both
+    kinks, as PyTorch's ``hardsigmoid_backward``).""",
+        kernels={"hardsigmoid_grad": ()},
+        checks=(
+            Check(
+                "hardsigmoid_grad",
+                ({},),
+                R.ref_hardsigmoid_grad,
+                (
+                    lambda x: np.where((x > -3) & (x < 3), x.dtype.type(1 / 6), 0).astype(x.dtype),
+                    "np.where((x > -3) & (x < 3), 1 / 6, 0)",
+                ),
+                kinks=_hard_kinks,
             ),
         ),
     ),

@@ -282,6 +282,164 @@ gelu_tanh_float, gelu_tanh_array = _transcendental(_gelu_tanh)
 gelu_tanh_grad_float, gelu_tanh_grad_array = _transcendental(_gelu_tanh_grad)
 
 
+# -- silu, softplus, selu, mish (float64 formulas, as every backend) --------------------------
+
+_SAT = 800.0  # silu, mish and their derivatives are saturated exactly beyond |x| = 800
+_SELU_SCALE = 1.0507009873554805  # PyTorch's scale and scale * alpha, rounded to float64
+_SELU_SA = 1.7580993408473768
+
+
+def _sigmoid_of(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    return np.where(x < -_SAT, -0.0, x * _sigmoid_of(x))
+
+
+def _silu_grad(x: np.ndarray) -> np.ndarray:
+    xc = np.clip(x, -_SAT, _SAT)
+    e = np.exp(-np.abs(xc))
+    d = 1.0 + e
+    s = np.where(xc >= 0, 1.0, e) / d
+    return s + xc * e / (d * d)
+
+
+def _softplus_linear(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+    """beta * x > threshold with the product in x's dtype (PyTorch's test)."""
+    t = x.dtype.type
+    with np.errstate(all="ignore"):
+        return np.greater(np.multiply(x, t(beta)), t(threshold))
+
+
+def _softplus(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+    z = x * beta  # exact in float64 for a float32 x and beta
+    return (np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))) / beta
+
+
+def _softplus_grad(x: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+    return _sigmoid_of(x * beta)
+
+
+def _softplus_kernel(
+    f: Callable[..., np.ndarray], linear_value: Callable[[np.ndarray], np.ndarray]
+) -> tuple[Callable[..., float], Callable[..., None]]:
+    """(float, array) kernels of softplus(_grad): linear_value(x) where beta * x > threshold
+    (decided in x's dtype), else the float64 formula f rounded once."""
+
+    def scalar(x: float, beta: float, threshold: float) -> float:
+        if x != x:
+            return x
+        with np.errstate(all="ignore"):
+            if x * beta > threshold:
+                return float(linear_value(np.float64(x)))
+            return float(f(np.float64(x), beta, threshold))
+
+    def array(x: np.ndarray, out: np.ndarray, beta: float, threshold: float) -> None:
+        linear = _softplus_linear(x, beta, threshold)
+
+        def either(xd: np.ndarray, beta: float, threshold: float) -> np.ndarray:
+            return np.where(linear, linear_value(xd), f(xd, beta, threshold))  # exact in f64
+
+        _via_f64(x, out, either, beta, threshold)
+
+    return scalar, array
+
+
+def _selu(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, _SELU_SCALE * x, _SELU_SA * (np.expm1(x) + 0.0))
+
+
+def _selu_grad(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, _SELU_SCALE, _SELU_SA * np.exp(x))
+
+
+def _mish_parts(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(num, den, g, e): tanh(softplus(x)) = num / den and x sigmoid(x) (1 - t^2) =
+    4 x g (1 + e) / den^2, with e = exp(-|x|), g = e^2 for x > 0 and e for x <= 0."""
+    e = np.exp(-np.abs(xc))
+    pos = xc > 0
+    n_neg = e * (e + 2.0)
+    num = np.where(pos, 1.0 + 2.0 * e, n_neg)
+    den = np.where(pos, num + 2.0 * e * e, n_neg + 2.0)
+    return num, den, np.where(pos, e * e, e), e
+
+
+def _mish(x: np.ndarray) -> np.ndarray:
+    num, den, _, _ = _mish_parts(x)
+    return np.where(x < -_SAT, -0.0, x * (num / den))
+
+
+def _mish_grad(x: np.ndarray) -> np.ndarray:
+    xc = np.clip(x, -_SAT, _SAT)
+    num, den, g, e = _mish_parts(xc)
+    return num / den + 4.0 * xc * g * (1.0 + e) / (den * den)
+
+
+silu_float, silu_array = _transcendental(_silu)
+silu_grad_float, silu_grad_array = _transcendental(_silu_grad)
+softplus_float, softplus_array = _softplus_kernel(_softplus, lambda x: x)
+softplus_grad_float, softplus_grad_array = _softplus_kernel(_softplus_grad, np.ones_like)
+selu_float, selu_array = _transcendental(_selu)
+selu_grad_float, selu_grad_array = _transcendental(_selu_grad)
+mish_float, mish_array = _transcendental(_mish)
+mish_grad_float, mish_grad_array = _transcendental(_mish_grad)
+
+
+# -- hardswish, hardsigmoid (piecewise: each step in x's dtype, the same bits everywhere) -----
+
+
+def _hardswish(x: np.ndarray) -> np.ndarray:
+    t = x.dtype.type
+    with np.errstate(all="ignore"):
+        mid = (x * (x + t(3))) / t(6)
+    y = np.where(x <= t(-3), t(-0.0), np.where(x >= t(3), x, mid))
+    return np.where(np.isnan(x), x, y)
+
+
+def _hardswish_grad(x: np.ndarray) -> np.ndarray:
+    t = x.dtype.type
+    with np.errstate(all="ignore"):
+        mid = x / t(3) + t(0.5)
+    y = np.where(x < t(-3), t(0), np.where(x > t(3), t(1), mid))
+    return np.where(np.isnan(x), x, y)
+
+
+def _hardsigmoid(x: np.ndarray) -> np.ndarray:
+    t = x.dtype.type
+    with np.errstate(all="ignore"):
+        mid = (x + t(3)) / t(6)
+    y = np.where(x <= t(-3), t(0), np.where(x >= t(3), t(1), mid))
+    return np.where(np.isnan(x), x, y)
+
+
+def _hardsigmoid_grad(x: np.ndarray) -> np.ndarray:
+    t = x.dtype.type
+    y = np.where((x > t(-3)) & (x < t(3)), t(1) / t(6), t(0))
+    return np.where(np.isnan(x), x, y)
+
+
+def _in_dtype(
+    f: Callable[[np.ndarray], np.ndarray],
+) -> tuple[Callable[[float], float], Callable[..., None]]:
+    """(float, array) kernels of a piecewise op computed in x's own dtype."""
+
+    def scalar(x: float) -> float:
+        return x if x != x else float(f(np.array([x], np.float64))[0])
+
+    def array(x: np.ndarray, out: np.ndarray) -> None:
+        np.copyto(out, f(x))
+
+    return scalar, array
+
+
+hardswish_float, hardswish_array = _in_dtype(_hardswish)
+hardswish_grad_float, hardswish_grad_array = _in_dtype(_hardswish_grad)
+hardsigmoid_float, hardsigmoid_array = _in_dtype(_hardsigmoid)
+hardsigmoid_grad_float, hardsigmoid_grad_array = _in_dtype(_hardsigmoid_grad)
+
+
 # ---- nn: linear forward and dense backward (relukit.nn.Linear) ----------------------------
 
 

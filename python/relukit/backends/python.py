@@ -94,6 +94,7 @@ relu_fast = relu_grad_fast = dense_fast = None  # the facade's validated path on
 # NaN inputs are copied through with their exact bits.
 
 import math  # noqa: E402
+import struct  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 _SQRT1_2 = 0.7071067811865476  # 1/sqrt(2) rounded to float64 ...
@@ -288,6 +289,186 @@ gelu_array = _array_kernel(gelu_float)
 gelu_grad_array = _array_kernel(gelu_grad_float)
 gelu_tanh_array = _array_kernel(gelu_tanh_float)
 gelu_tanh_grad_array = _array_kernel(gelu_tanh_grad_float)
+
+
+# -- silu, softplus, selu, mish (float64 formulas, as every backend) --------------------------
+
+_SAT = 800.0  # silu, mish and their derivatives are saturated exactly beyond |x| = 800
+_SELU_SCALE = 1.0507009873554805  # PyTorch's scale and scale * alpha, rounded to float64
+_SELU_SA = 1.7580993408473768
+_F32 = struct.Struct("f")
+
+
+def _sigmoid_of(z: float) -> float:
+    e = math.exp(-abs(z))
+    return (1.0 if z >= 0.0 else e) / (1.0 + e)
+
+
+def silu_float(x: float) -> float:
+    if x != x:
+        return x
+    return -0.0 if x < -_SAT else x * _sigmoid_of(x)
+
+
+def silu_grad_float(x: float) -> float:
+    if x != x:
+        return x
+    xc = min(max(x, -_SAT), _SAT)
+    e = math.exp(-abs(xc))
+    d = 1.0 + e
+    s = (1.0 if xc >= 0.0 else e) / d
+    return s + xc * e / (d * d)
+
+
+def _softplus_value(x: float, beta: float) -> float:
+    z = x * beta  # exact in float64 for a float32 x and beta
+    return (max(z, 0.0) + math.log1p(math.exp(-abs(z)))) / beta
+
+
+def softplus_float(x: float, beta: float, threshold: float) -> float:
+    if x != x or x * beta > threshold:
+        return x
+    return _softplus_value(x, beta)
+
+
+def softplus_grad_float(x: float, beta: float, threshold: float) -> float:
+    if x != x:
+        return x
+    return 1.0 if x * beta > threshold else _sigmoid_of(x * beta)
+
+
+def _round32(v: float) -> float:
+    """v rounded to float32 (to nearest), or +-inf beyond its range."""
+    try:
+        return _F32.unpack(_F32.pack(v))[0]
+    except OverflowError:
+        return math.copysign(math.inf, v)
+
+
+def _softplus_array(grad: bool) -> Callable[..., None]:
+    """softplus(_grad) on an array: the test beta * x > threshold with the product rounded to
+    x's dtype (float32 arithmetic's product for a float32 array), as PyTorch."""
+
+    def array(x: np.ndarray, out: np.ndarray, beta: float, threshold: float) -> None:
+        r = _round32 if x.dtype == np.float32 else float
+
+        def f(v: float) -> float:
+            if r(v * beta) > threshold:
+                return 1.0 if grad else v
+            return _sigmoid_of(v * beta) if grad else _softplus_value(v, beta)
+
+        _map(x, out, f, ())
+
+    return array
+
+
+def selu_float(x: float) -> float:
+    if x != x:
+        return x
+    return _SELU_SCALE * x if x > 0.0 else _SELU_SA * (math.expm1(x) + 0.0)
+
+
+def selu_grad_float(x: float) -> float:
+    if x != x:
+        return x
+    return _SELU_SCALE if x > 0.0 else _SELU_SA * math.exp(x)
+
+
+def _mish_parts(x: float) -> tuple[float, float, float, float]:
+    """(num, den, g, e): tanh(softplus(x)) = num / den and x sigmoid(x) (1 - t^2) =
+    4 x g (1 + e) / den^2, with e = exp(-|x|), g = e^2 for x > 0 and e for x <= 0."""
+    e = math.exp(-abs(x))
+    if x > 0.0:
+        num = 1.0 + 2.0 * e
+        return num, num + 2.0 * e * e, e * e, e
+    num = e * (e + 2.0)
+    return num, num + 2.0, e, e
+
+
+def mish_float(x: float) -> float:
+    if x != x:
+        return x
+    if x < -_SAT:
+        return -0.0
+    num, den, _, _ = _mish_parts(x)
+    return x * (num / den)
+
+
+def mish_grad_float(x: float) -> float:
+    if x != x:
+        return x
+    xc = min(max(x, -_SAT), _SAT)
+    num, den, g, e = _mish_parts(xc)
+    return num / den + 4.0 * xc * g * (1.0 + e) / (den * den)
+
+
+silu_array = _array_kernel(silu_float)
+silu_grad_array = _array_kernel(silu_grad_float)
+softplus_array = _softplus_array(grad=False)
+softplus_grad_array = _softplus_array(grad=True)
+selu_array = _array_kernel(selu_float)
+selu_grad_array = _array_kernel(selu_grad_float)
+mish_array = _array_kernel(mish_float)
+mish_grad_array = _array_kernel(mish_grad_float)
+
+
+# -- hardswish, hardsigmoid: each step rounded to the array's dtype (a float32 step computed
+# in float64 and rounded to float32 is float32's correctly rounded step: 53 >= 2 * 24 + 2) ---
+
+
+def _same(v: float) -> float:
+    return v
+
+
+def _hardswish(x: float, r: Callable[[float], float]) -> float:
+    if x != x or x >= 3.0:
+        return x
+    if x <= -3.0:
+        return -0.0
+    return r(r(x * r(x + 3.0)) / 6.0)
+
+
+def _hardswish_grad(x: float, r: Callable[[float], float]) -> float:
+    if x != x:
+        return x
+    if x < -3.0:
+        return 0.0
+    return 1.0 if x > 3.0 else r(r(x / 3.0) + 0.5)
+
+
+def _hardsigmoid(x: float, r: Callable[[float], float]) -> float:
+    if x != x:
+        return x
+    if x <= -3.0:
+        return 0.0
+    return 1.0 if x >= 3.0 else r(r(x + 3.0) / 6.0)
+
+
+def _hardsigmoid_grad(x: float, r: Callable[[float], float]) -> float:
+    if x != x:
+        return x
+    return r(1.0 / 6.0) if -3.0 < x < 3.0 else 0.0
+
+
+def _in_dtype(
+    f: Callable[[float, Callable[[float], float]], float],
+) -> tuple[Callable[[float], float], Callable[..., None]]:
+    """(float, array) kernels of a piecewise op whose steps round to the array's dtype."""
+
+    def scalar(x: float) -> float:
+        return f(x, _same)
+
+    def array(x: np.ndarray, out: np.ndarray) -> None:
+        r = _round32 if x.dtype == np.float32 else _same
+        _map(x, out, lambda v: f(v, r), ())
+
+    return scalar, array
+
+
+hardswish_float, hardswish_array = _in_dtype(_hardswish)
+hardswish_grad_float, hardswish_grad_array = _in_dtype(_hardswish_grad)
+hardsigmoid_float, hardsigmoid_array = _in_dtype(_hardsigmoid)
+hardsigmoid_grad_float, hardsigmoid_grad_array = _in_dtype(_hardsigmoid_grad)
 
 
 def _per_channel(

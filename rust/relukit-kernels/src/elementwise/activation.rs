@@ -57,6 +57,31 @@ pub enum Activation<T> {
     Tanh,
     /// `1 - tanh(x)^2`.
     TanhGrad,
+    /// `x * sigmoid(x)` (SiLU, swish).
+    Silu,
+    /// Its derivative, `s + x s (1 - s)`.
+    SiluGrad,
+    /// `x` where `beta * x > threshold` (the product in the type), else
+    /// `log1p(exp(beta x)) / beta`: `Softplus(beta, threshold)`.
+    Softplus(T, T),
+    /// `1` where `beta * x > threshold`, else `sigmoid(beta x)`.
+    SoftplusGrad(T, T),
+    /// `scale * x` for `x > 0`, else `scale * alpha * expm1(x)` (PyTorch's constants).
+    Selu,
+    /// `scale` for `x > 0`, else `scale * alpha * exp(x)`.
+    SeluGrad,
+    /// `x * tanh(softplus(x))`.
+    Mish,
+    /// Its derivative.
+    MishGrad,
+    /// `-0.0` for `x <= -3`, `x` for `x >= 3`, else `(x * (x + 3)) / 6` (each step in the type).
+    Hardswish,
+    /// `0` for `x < -3`, `1` for `x > 3`, else `x / 3 + 0.5`.
+    HardswishGrad,
+    /// `0` for `x <= -3`, `1` for `x >= 3`, else `(x + 3) / 6`.
+    Hardsigmoid,
+    /// `1/6` for `-3 < x < 3`, else `0`.
+    HardsigmoidGrad,
 }
 
 impl<T: Copy> Activation<T> {
@@ -78,6 +103,18 @@ impl<T: Copy> Activation<T> {
         "sigmoid_grad",
         "tanh",
         "tanh_grad",
+        "silu",
+        "silu_grad",
+        "softplus",
+        "softplus_grad",
+        "selu",
+        "selu_grad",
+        "mish",
+        "mish_grad",
+        "hardswish",
+        "hardswish_grad",
+        "hardsigmoid",
+        "hardsigmoid_grad",
     ];
 
     /// The op called `name` (see [`Activation::NAMES`]) with parameters `p0`, `p1` in the
@@ -100,6 +137,18 @@ impl<T: Copy> Activation<T> {
             "sigmoid_grad" => Activation::SigmoidGrad,
             "tanh" => Activation::Tanh,
             "tanh_grad" => Activation::TanhGrad,
+            "silu" => Activation::Silu,
+            "silu_grad" => Activation::SiluGrad,
+            "softplus" => Activation::Softplus(p0, p1),
+            "softplus_grad" => Activation::SoftplusGrad(p0, p1),
+            "selu" => Activation::Selu,
+            "selu_grad" => Activation::SeluGrad,
+            "mish" => Activation::Mish,
+            "mish_grad" => Activation::MishGrad,
+            "hardswish" => Activation::Hardswish,
+            "hardswish_grad" => Activation::HardswishGrad,
+            "hardsigmoid" => Activation::Hardsigmoid,
+            "hardsigmoid_grad" => Activation::HardsigmoidGrad,
             _ => return None,
         })
     }
@@ -248,6 +297,33 @@ macro_rules! activation_dispatch {
                         e::via_f64(w, s::tanh_grad)
                     })
                 };
+                $body
+            }
+            A::Hardswish => {
+                let $f = |v: $t| e::hardswish(v);
+                $body
+            }
+            A::HardswishGrad => {
+                let $f = |v: $t| e::hardswish_grad(v);
+                $body
+            }
+            A::Hardsigmoid => {
+                let $f = |v: $t| e::hardsigmoid(v);
+                $body
+            }
+            A::HardsigmoidGrad => {
+                let $f = |v: $t| e::hardsigmoid_grad(v);
+                $body
+            }
+            o @ (A::Silu
+            | A::SiluGrad
+            | A::Softplus(..)
+            | A::SoftplusGrad(..)
+            | A::Selu
+            | A::SeluGrad
+            | A::Mish
+            | A::MishGrad) => {
+                let $f = |v: $t| <$t as s::Family>::family(o, v);
                 $body
             }
         }
@@ -467,6 +543,10 @@ mod tests {
             A::Threshold(0.1, 20.0),
             A::Threshold(-1.0, -0.0),
             A::ThresholdGrad(0.1),
+            A::Hardswish,
+            A::HardswishGrad,
+            A::Hardsigmoid,
+            A::HardsigmoidGrad,
         ]
     }
 
@@ -488,6 +568,18 @@ mod tests {
             A::SigmoidGrad => A::SigmoidGrad,
             A::Tanh => A::Tanh,
             A::TanhGrad => A::TanhGrad,
+            A::Silu => A::Silu,
+            A::SiluGrad => A::SiluGrad,
+            A::Softplus(b, t) => A::Softplus(b as f32, t as f32),
+            A::SoftplusGrad(b, t) => A::SoftplusGrad(b as f32, t as f32),
+            A::Selu => A::Selu,
+            A::SeluGrad => A::SeluGrad,
+            A::Mish => A::Mish,
+            A::MishGrad => A::MishGrad,
+            A::Hardswish => A::Hardswish,
+            A::HardswishGrad => A::HardswishGrad,
+            A::Hardsigmoid => A::Hardsigmoid,
+            A::HardsigmoidGrad => A::HardsigmoidGrad,
         }
     }
 
@@ -529,6 +621,17 @@ mod tests {
                 }
             }
             A::ThresholdGrad(th) => f64::from(u8::from(x > th)),
+            // PyTorch's branches with float compares, each step in the type
+            A::Hardswish if x <= -3.0 => -0.0,
+            A::Hardswish if x >= 3.0 => x,
+            A::Hardswish => (x * (x + 3.0)) / 6.0,
+            A::HardswishGrad if x < -3.0 => 0.0,
+            A::HardswishGrad if x > 3.0 => 1.0,
+            A::HardswishGrad => x / 3.0 + 0.5,
+            A::Hardsigmoid if x <= -3.0 => 0.0,
+            A::Hardsigmoid if x >= 3.0 => 1.0,
+            A::Hardsigmoid => (x + 3.0) / 6.0,
+            A::HardsigmoidGrad => f64::from(u8::from(x > -3.0 && x < 3.0)) / 6.0,
             _ => unreachable!(),
         }
     }
@@ -570,6 +673,17 @@ mod tests {
                 }
             }
             A::ThresholdGrad(th) => f32::from(u8::from(x > th)),
+            // PyTorch's branches with float compares, each step in the type
+            A::Hardswish if x <= -3.0 => -0.0,
+            A::Hardswish if x >= 3.0 => x,
+            A::Hardswish => (x * (x + 3.0)) / 6.0,
+            A::HardswishGrad if x < -3.0 => 0.0,
+            A::HardswishGrad if x > 3.0 => 1.0,
+            A::HardswishGrad => x / 3.0 + 0.5,
+            A::Hardsigmoid if x <= -3.0 => 0.0,
+            A::Hardsigmoid if x >= 3.0 => 1.0,
+            A::Hardsigmoid => (x + 3.0) / 6.0,
+            A::HardsigmoidGrad => f32::from(u8::from(x > -3.0 && x < 3.0)) / 6.0,
             _ => unreachable!(),
         }
     }
@@ -587,7 +701,7 @@ mod tests {
     fn piecewise_every_path_length_and_offset_bit_exact() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for op in piecewise_ops64() {
-            let pool = pool64(&mut rng, &[0.1, 1.0, 6.0, 2.5, 20.0]);
+            let pool = pool64(&mut rng, &[0.1, 1.0, 6.0, 2.5, 20.0, 3.0, 1.5]);
             let pool32: Vec<f32> = pool.iter().map(|&v| v as f32).collect();
             let op32 = to32(op);
             for cfg in paths() {

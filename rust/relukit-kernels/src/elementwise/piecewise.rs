@@ -111,6 +111,71 @@ pub(crate) mod elems {
                     }
                 }
 
+                /// `key(3)` (the bits of `3.0`, sign clear): `-3` has key `-THREE`.
+                const THREE: $i = (3.0 as $t).to_bits() as $i;
+
+                /// Hardswish (PyTorch's arithmetic, each step in the type): `-0.0` for
+                /// `x <= -3`, `x` for `x >= 3`, else `(x * (x + 3)) / 6`; NaN kept.
+                #[inline(always)]
+                pub(crate) fn hardswish(x: $t) -> $t {
+                    let u = x.to_bits();
+                    let k = key(u);
+                    if is_nan(u) || k >= THREE {
+                        x
+                    } else if k <= -THREE {
+                        -0.0
+                    } else {
+                        (x * (x + 3.0)) / 6.0
+                    }
+                }
+
+                /// `0` for `x < -3`, `1` for `x > 3`, else `x / 3 + 0.5` (PyTorch's
+                /// `hardswish_backward`: `-0.5` at `-3`, `1.5` at `3`); NaN kept.
+                #[inline(always)]
+                pub(crate) fn hardswish_grad(x: $t) -> $t {
+                    let u = x.to_bits();
+                    let k = key(u);
+                    if is_nan(u) {
+                        x
+                    } else if k < -THREE {
+                        0.0
+                    } else if k > THREE {
+                        1.0
+                    } else {
+                        x / 3.0 + 0.5
+                    }
+                }
+
+                /// `0` for `x <= -3`, `1` for `x >= 3`, else `(x + 3) / 6`; NaN kept.
+                #[inline(always)]
+                pub(crate) fn hardsigmoid(x: $t) -> $t {
+                    let u = x.to_bits();
+                    let k = key(u);
+                    if is_nan(u) {
+                        x
+                    } else if k <= -THREE {
+                        0.0
+                    } else if k >= THREE {
+                        1.0
+                    } else {
+                        (x + 3.0) / 6.0
+                    }
+                }
+
+                /// `1/6` (rounded to the type) for `-3 < x < 3`, else `0`; NaN kept.
+                #[inline(always)]
+                pub(crate) fn hardsigmoid_grad(x: $t) -> $t {
+                    let u = x.to_bits();
+                    let k = key(u);
+                    if is_nan(u) {
+                        x
+                    } else if k > -THREE && k < THREE {
+                        1.0 / 6.0
+                    } else {
+                        0.0
+                    }
+                }
+
                 /// A smooth op: NaN kept, else the f64 formula rounded once.
                 #[inline(always)]
                 pub(crate) fn via_f64(x: $t, f: impl Fn(f64) -> f64) -> $t {

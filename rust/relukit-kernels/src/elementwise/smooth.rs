@@ -392,7 +392,8 @@ pub(crate) unsafe fn run(
     avx2: bool,
 ) -> bool {
     let Some((s, a)) = Smooth::of(op) else {
-        return false;
+        // SAFETY: forwarded from this function's contract.
+        return unsafe { family::run(op, x, y, n) };
     };
     #[cfg(target_arch = "x86_64")]
     if fma_available() {
@@ -407,6 +408,435 @@ pub(crate) unsafe fn run(
     }
     let _ = (s, a, x, y, n, avx2);
     false
+}
+
+// ---- silu, softplus, selu, mish ------------------------------------------------------------
+
+pub(crate) use family::Family;
+
+/// SiLU, softplus, SELU, Mish and their derivatives: the formulas of `csrc/kernels/smooth.c`
+/// (the same operations in the same order, so C and Rust agree bit for bit), with `e =
+/// exp(-|x|)`:
+///
+/// * silu `x < -800 ? -0.0 : x s`, `s = (x >= 0 ? 1 : e) / (1 + e)`; its derivative, with
+///   `xc = clamp(x, -800, 800)`: `s + xc e / (1 + e)^2`;
+/// * softplus `x` if `fl(b x) > th` (the product in the type), else `(max(z, 0) +
+///   log1p(exp(-|z|))) / b`, `z = b x`; its derivative `1` there, else `sigmoid(z)`;
+/// * selu `x > 0 ? SCALE x : SA (expm1(x) + 0)`; its derivative `x > 0 ? SCALE : SA exp(x)`;
+/// * mish `x < -800 ? -0.0 : x num / den` (`tanh(softplus(x)) = num / den`: for `x > 0`
+///   `num = 1 + 2e`, `den = num + 2 e e`; else `num = e (e + 2)`, `den = num + 2`); its
+///   derivative `num / den + 4 xc g (1 + e) / den^2`, `g = e e` for `x > 0`, else `e`.
+///
+/// `f64`: std's `exp`, `exp_m1`, `ln_1p`; `f32`: this module's `exp`/`expm1` in `f64` (and
+/// std's `ln_1p`), rounded once, decisions on the float bits; a scalar loop compiled for FMA
+/// when the CPU has it, on every path (no vector body yet).
+mod family {
+    use super::super::activation::Activation;
+    use super::super::piecewise::elems;
+    use crate::runtime::cpu::fma_available;
+
+    const SAT: f64 = 800.0;
+    const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+    const SELU_SA: f64 = 1.758_099_340_847_376_8;
+    /// `key(bits(-800.0f32))`.
+    const KEY_M800: i32 = -0x4448_0000;
+
+    fn clamp_sat(x: f64) -> f64 {
+        x.clamp(-SAT, SAT) // never NaN here
+    }
+
+    macro_rules! formulas {
+        ($m:ident, $exp:path, $expm1:path) => {
+            mod $m {
+                use super::{clamp_sat, SELU_SA};
+
+                #[inline(always)]
+                pub(super) fn silu(x: f64) -> f64 {
+                    let e = $exp(-x.abs());
+                    x * ((if x >= 0.0 { 1.0 } else { e }) / (1.0 + e))
+                }
+
+                #[inline(always)]
+                pub(super) fn silu_grad(x: f64) -> f64 {
+                    let xc = clamp_sat(x);
+                    let e = $exp(-xc.abs());
+                    let d = 1.0 + e;
+                    let s = (if xc >= 0.0 { 1.0 } else { e }) / d;
+                    s + xc * e / (d * d)
+                }
+
+                #[inline(always)]
+                pub(super) fn softplus(z: f64, b: f64) -> f64 {
+                    ((if z > 0.0 { z } else { 0.0 }) + $exp(-z.abs()).ln_1p()) / b
+                }
+
+                #[inline(always)]
+                pub(super) fn softplus_grad(z: f64) -> f64 {
+                    let e = $exp(-z.abs());
+                    (if z >= 0.0 { 1.0 } else { e }) / (1.0 + e)
+                }
+
+                #[inline(always)]
+                pub(super) fn selu_neg(x: f64) -> f64 {
+                    SELU_SA * ($expm1(-x.abs()) + 0.0)
+                }
+
+                #[inline(always)]
+                pub(super) fn selu_grad_neg(x: f64) -> f64 {
+                    SELU_SA * $exp(-x.abs())
+                }
+
+                /// `(num, den, g, e)`: `tanh(softplus(x)) = num / den`.
+                #[inline(always)]
+                fn mish_parts(x: f64, pos: bool) -> (f64, f64, f64, f64) {
+                    let e = $exp(-x.abs());
+                    if pos {
+                        let num = 1.0 + 2.0 * e;
+                        (num, num + 2.0 * e * e, e * e, e)
+                    } else {
+                        let num = e * (e + 2.0);
+                        (num, num + 2.0, e, e)
+                    }
+                }
+
+                #[inline(always)]
+                pub(super) fn mish(x: f64, pos: bool) -> f64 {
+                    let (num, den, _, _) = mish_parts(x, pos);
+                    x * (num / den)
+                }
+
+                #[inline(always)]
+                pub(super) fn mish_grad(x: f64, pos: bool) -> f64 {
+                    let xc = clamp_sat(x);
+                    let (num, den, g, e) = mish_parts(xc, pos);
+                    num / den + 4.0 * xc * g * (1.0 + e) / (den * den)
+                }
+            }
+        };
+    }
+
+    #[inline(always)]
+    fn libm_exp(y: f64) -> f64 {
+        y.exp()
+    }
+
+    #[inline(always)]
+    fn libm_expm1(y: f64) -> f64 {
+        y.exp_m1()
+    }
+
+    formulas!(libm, super::libm_exp, super::libm_expm1);
+    formulas!(own, super::super::exp, super::super::expm1);
+
+    /// The ops of this module on one value of a type.
+    pub(crate) trait Family: Sized {
+        /// `op(x)` for one of this module's ops (NaN kept with its bits).
+        fn family(op: Activation<Self>, x: Self) -> Self;
+    }
+
+    impl Family for f64 {
+        #[inline(always)]
+        fn family(op: Activation<f64>, x: f64) -> f64 {
+            use elems::f64 as e;
+            if x.is_nan() {
+                return x;
+            }
+            match op {
+                Activation::Silu => {
+                    if x < -SAT {
+                        -0.0
+                    } else {
+                        libm::silu(x)
+                    }
+                }
+                Activation::SiluGrad => libm::silu_grad(x),
+                Activation::Softplus(b, th) | Activation::SoftplusGrad(b, th) => {
+                    let z = x * b;
+                    let grad = matches!(op, Activation::SoftplusGrad(..));
+                    if e::key_of(z) > e::key_of(th) {
+                        if grad {
+                            1.0
+                        } else {
+                            x
+                        }
+                    } else if grad {
+                        libm::softplus_grad(z)
+                    } else {
+                        libm::softplus(z, b)
+                    }
+                }
+                Activation::Selu => {
+                    if e::positive(x) {
+                        SELU_SCALE * x
+                    } else {
+                        libm::selu_neg(x)
+                    }
+                }
+                Activation::SeluGrad => {
+                    if e::positive(x) {
+                        SELU_SCALE
+                    } else {
+                        libm::selu_grad_neg(x)
+                    }
+                }
+                Activation::Mish => {
+                    if x < -SAT {
+                        -0.0
+                    } else {
+                        libm::mish(x, e::positive(x))
+                    }
+                }
+                Activation::MishGrad => libm::mish_grad(x, e::positive(x)),
+                _ => unreachable!("not an op of this module"),
+            }
+        }
+    }
+
+    impl Family for f32 {
+        #[inline(always)]
+        fn family(op: Activation<f32>, x: f32) -> f32 {
+            use elems::f32 as e;
+            if x.is_nan() {
+                return x;
+            }
+            let d = f64::from(x);
+            match op {
+                Activation::Silu => {
+                    if e::key_of(x) < KEY_M800 {
+                        -0.0
+                    } else {
+                        own::silu(d) as f32
+                    }
+                }
+                Activation::SiluGrad => own::silu_grad(d) as f32,
+                Activation::Softplus(b, th) | Activation::SoftplusGrad(b, th) => {
+                    let grad = matches!(op, Activation::SoftplusGrad(..));
+                    if e::key_of(x * b) > e::key_of(th) {
+                        return if grad { 1.0 } else { x };
+                    }
+                    let z = d * f64::from(b); // exact
+                    (if grad {
+                        own::softplus_grad(z)
+                    } else {
+                        own::softplus(z, f64::from(b))
+                    }) as f32
+                }
+                Activation::Selu => {
+                    (if e::positive(x) {
+                        SELU_SCALE * d
+                    } else {
+                        own::selu_neg(d)
+                    }) as f32
+                }
+                Activation::SeluGrad => {
+                    (if e::positive(x) {
+                        SELU_SCALE
+                    } else {
+                        own::selu_grad_neg(d)
+                    }) as f32
+                }
+                Activation::Mish => {
+                    if e::key_of(x) < KEY_M800 {
+                        -0.0
+                    } else {
+                        own::mish(d, e::positive(x)) as f32
+                    }
+                }
+                Activation::MishGrad => own::mish_grad(d, e::positive(x)) as f32,
+                _ => unreachable!("not an op of this module"),
+            }
+        }
+    }
+
+    /// Whether `op` is one of this module's.
+    fn is_family<T>(op: &Activation<T>) -> bool {
+        matches!(
+            op,
+            Activation::Silu
+                | Activation::SiluGrad
+                | Activation::Softplus(..)
+                | Activation::SoftplusGrad(..)
+                | Activation::Selu
+                | Activation::SeluGrad
+                | Activation::Mish
+                | Activation::MishGrad
+        )
+    }
+
+    /// `y[i] = op(x[i])` compiled for FMA (`mul_add` is one instruction; the same bits).
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports FMA; `x` and `y` valid for `n` elements, equal or non-overlapping.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "fma")]
+    unsafe fn loop_fma(op: Activation<f32>, x: *const f32, y: *mut f32, n: usize) {
+        for i in 0..n {
+            // SAFETY: i < n; x[i] is read before y[i] is written (x == y is fine).
+            unsafe { *y.add(i) = f32::family(op, *x.add(i)) };
+        }
+    }
+
+    /// `y = op(x)` for this module's ops on a CPU with FMA; `false` (touching nothing) for any
+    /// other op or without FMA (the caller's plain loop then runs [`Family::family`]).
+    ///
+    /// # Safety
+    ///
+    /// `x` and `y` valid for `n` elements and either equal or non-overlapping.
+    pub(crate) unsafe fn run(op: Activation<f32>, x: *const f32, y: *mut f32, n: usize) -> bool {
+        if !is_family(&op) {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if fma_available() {
+            // SAFETY: FMA just detected; buffers as required.
+            unsafe { loop_fma(op, x, y, n) };
+            return true;
+        }
+        let _ = (x, y, n);
+        false
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::elementwise::activation::activation_slice_with;
+        use crate::runtime::{self, Config, Path};
+
+        fn ops() -> Vec<(Activation<f32>, Activation<f64>)> {
+            let sp = |b: f32, t: f32| {
+                (
+                    Activation::Softplus(b, t),
+                    Activation::Softplus(f64::from(b), f64::from(t)),
+                )
+            };
+            let spg = |b: f32, t: f32| {
+                (
+                    Activation::SoftplusGrad(b, t),
+                    Activation::SoftplusGrad(f64::from(b), f64::from(t)),
+                )
+            };
+            vec![
+                (Activation::Silu, Activation::Silu),
+                (Activation::SiluGrad, Activation::SiluGrad),
+                sp(1.0, 20.0),
+                sp(2.0, 5.0),
+                sp(-0.5, 20.0),
+                spg(1.0, 20.0),
+                spg(2.0, 5.0),
+                spg(-0.5, 20.0),
+                (Activation::Selu, Activation::Selu),
+                (Activation::SeluGrad, Activation::SeluGrad),
+                (Activation::Mish, Activation::Mish),
+                (Activation::MishGrad, Activation::MishGrad),
+            ]
+        }
+
+        /// The size of the terms of the derivatives' cancelling sums (their roots), else 0.
+        fn floor(op: Activation<f64>, d: f64) -> f64 {
+            let xc = d.clamp(-SAT, SAT);
+            let e = (-xc.abs()).exp();
+            match op {
+                Activation::SiluGrad | Activation::MishGrad => 1.0 + 4.0 * xc.abs() * e,
+                _ => 0.0,
+            }
+        }
+
+        /// Float bit patterns (every 4099th; 16x sparser in a debug build; every one with
+        /// RELUKIT_TEST_EXHAUSTIVE=1, the error then on every 16th): the FMA-compiled loop, the
+        /// plain element and every path and split give the same bits, within 0.5 + 2^-12 ulp
+        /// of the f64 formulas (whose own error is far below a float ulp).
+        #[test]
+        fn family_same_bits_everywhere_within_half_an_ulp() {
+            let exhaustive = std::env::var_os("RELUKIT_TEST_EXHAUSTIVE").is_some_and(|v| v == "1");
+            let (step, err_every) = if exhaustive {
+                (1u64, 16u64)
+            } else if cfg!(debug_assertions) {
+                (4099 * 16, 1)
+            } else {
+                (4099, 1)
+            };
+            for (op, op64) in ops() {
+                let mut max_err = 0.0f64;
+                let mut u = 0u64;
+                let mut count = 0u64;
+                while u < 1 << 32 {
+                    let chunk: Vec<f32> = (0..4096)
+                        .map_while(|i| {
+                            let v = u + i * step;
+                            (v < 1 << 32).then(|| f32::from_bits(v as u32))
+                        })
+                        .collect();
+                    u += 4096 * step;
+                    let plain: Vec<f32> = chunk.iter().map(|&x| f32::family(op, x)).collect();
+                    #[cfg(target_arch = "x86_64")]
+                    if fma_available() {
+                        let mut y = vec![0.0f32; chunk.len()];
+                        // SAFETY: FMA detected; chunk and y hold chunk.len() elements, disjoint.
+                        unsafe { loop_fma(op, chunk.as_ptr(), y.as_mut_ptr(), chunk.len()) };
+                        for ((a, b), x) in y.iter().zip(&plain).zip(&chunk) {
+                            assert_eq!(a.to_bits(), b.to_bits(), "{op:?} fma loop x={x:e}");
+                        }
+                    }
+                    for (i, (&g, &x)) in plain.iter().zip(&chunk).enumerate() {
+                        if x.is_nan() {
+                            assert_eq!(g.to_bits(), x.to_bits(), "{op:?} NaN bits");
+                            continue;
+                        }
+                        if (count + i as u64) % err_every != 0 {
+                            continue;
+                        }
+                        let d = f64::from(x);
+                        let want = f64::family(op64, d);
+                        if want.abs() > f64::from(f32::MAX) || x == 0.0 || x.is_infinite() {
+                            assert_eq!(g.to_bits(), (want as f32).to_bits(), "{op:?} x={x:e}");
+                            continue;
+                        }
+                        let scale = (want.abs().max(floor(op64, d)) as f32).min(f32::MAX);
+                        let spacing =
+                            f64::from(f32::from_bits(scale.to_bits() + 1)) - f64::from(scale);
+                        let e = (f64::from(g) - want).abs() / spacing;
+                        assert!(e <= 0.5 + 1.0 / 4096.0, "{op:?} x={x:e}: {g:e} vs {want:e}");
+                        max_err = max_err.max(e);
+                    }
+                    count += chunk.len() as u64;
+                }
+                assert!(count > 1_000 && max_err > 0.0, "{op:?}: {count} inputs");
+            }
+            // every path, split and length gives the plain element's bits
+            let mut cfgs = vec![
+                Config::single(Path::Portable, usize::MAX),
+                Config::single(Path::Portable, 0),
+            ];
+            if runtime::avx2_available() {
+                cfgs.push(Config::single(Path::Avx2, usize::MAX));
+            }
+            let x: Vec<f32> = (0..1000u32)
+                .map(|i| f32::from_bits(i.wrapping_mul(0x9e37_79b9)))
+                .chain([
+                    0.0,
+                    -0.0,
+                    f32::INFINITY,
+                    f32::NEG_INFINITY,
+                    -800.0,
+                    20.0,
+                    3.0,
+                    -3.0,
+                ])
+                .collect();
+            for (op, _) in ops() {
+                let want: Vec<u32> = x.iter().map(|&v| f32::family(op, v).to_bits()).collect();
+                for cfg in &cfgs {
+                    for n in [0usize, 1, 7, 15, 16, 17, 33, 1008] {
+                        let mut y = vec![0.0f32; n];
+                        activation_slice_with(cfg, op, &x[..n], &mut y).unwrap();
+                        let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(got, want[..n], "{op:?} {cfg:?} n={n}");
+                    }
+                }
+            }
+        }
+    }
 }
 
 // ---- AVX2 + FMA -------------------------------------------------------------------------------
