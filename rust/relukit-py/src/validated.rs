@@ -321,7 +321,7 @@ fn dense_typed<T>(
     (batch, inp, n_out): (usize, usize, usize),
 ) -> PyResult<()>
 where
-    T: Element + k::Float + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+    T: Element + k::MatFloat,
 {
     let (x, w, b) = (
         CInput::new(py, xa, &[])?,
