@@ -145,6 +145,7 @@ fn shapes() -> Vec<(usize, usize, usize)> {
         (37, 70, 10),
     ];
     v.push((3, 300, 40)); // depth beyond the detected kc of every kernel
+    v.extend([(1, 9, 300), (2, 300, 260), (3, 20, 257), (16, 33, 129), (17, 9, 70)]);
     v
 }
 

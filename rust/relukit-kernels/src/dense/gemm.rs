@@ -82,26 +82,30 @@ unsafe impl<T: Send> Send for Problem<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Problem<T> {}
 
-/// The micro-kernel contract: `kc` steps over the packed slivers `a` (`kc x MR`, step-major)
-/// and `b` (`kc x NR`, step-major) into the `MR x NR` tile at `c` (row stride `ldc`), whose
-/// accumulators start as the `NR` values at `init` (every row) or, if `init` is null, as the
-/// tile's current contents.
-pub type MicroKernel<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, *const T);
+/// The micro-kernel contract: `kc` steps over the `a` sliver (step `p` holds the `rows`
+/// values at `a + p * lda`) and the `b` sliver (step `p` holds `NR` values at `b + p * ldb`)
+/// into the `rows x NR` tile at `c` (row stride `ldc`), whose accumulators start as the `NR`
+/// values at `init` (every row) or, if `init` is null, as the tile's current contents.
+pub type MicroKernel<T> =
+    unsafe fn(usize, *const T, usize, *const T, usize, *mut T, usize, *const T);
 
-/// A micro-kernel with its tile shape.
-#[derive(Clone, Copy)]
+/// A micro-kernel family with its tile shape: `rows[r - 1]` computes `r` rows, `r <= mr`.
 #[doc(hidden)]
+#[derive(Clone, Copy)]
 pub struct Micro<T> {
     pub(crate) mr: usize,
     pub(crate) nr: usize,
-    pub(crate) run: MicroKernel<T>,
+    pub(crate) rows: [MicroKernel<T>; MAX_MR],
 }
 
-/// The largest tile of any kernel (elements): 12 x 32 (AVX-512 f32).
+/// The most rows of any micro-kernel.
+pub(crate) const MAX_MR: usize = 12;
+
+/// The largest tile of any kernel (elements): 12 x 32 or 3 x 128 (AVX-512 f32).
 const MAX_TILE: usize = 12 * 32;
 
-/// `+0.0` for up to 64 columns of either type (all bits clear).
-static ZEROS: [u64; 64] = [0; 64];
+/// `+0.0` for up to 128 columns of either type (all bits clear).
+static ZEROS: [u64; 128] = [0; 128];
 
 thread_local! {
     /// Packing buffers, kept per thread from one call to the next.
@@ -113,10 +117,13 @@ thread_local! {
 /// # Safety
 ///
 /// The micro-kernel contract ([`MicroKernel`]).
+#[allow(clippy::too_many_arguments)]
 unsafe fn portable_kernel<T: MatFloat, const MR: usize, const NR: usize>(
     kc: usize,
     a: *const T,
+    lda: usize,
     b: *const T,
+    ldb: usize,
     c: *mut T,
     ldc: usize,
     init: *const T,
@@ -134,8 +141,8 @@ unsafe fn portable_kernel<T: MatFloat, const MR: usize, const NR: usize>(
             }
         }
         for p in 0..kc {
-            let ap = core::slice::from_raw_parts(a.add(p * MR), MR);
-            let bp = core::slice::from_raw_parts(b.add(p * NR), NR);
+            let ap = core::slice::from_raw_parts(a.add(p * lda), MR);
+            let bp = core::slice::from_raw_parts(b.add(p * ldb), NR);
             for (row, &av) in acc.iter_mut().zip(ap) {
                 for (v, &bv) in row.iter_mut().zip(bp) {
                     *v = av.fma(bv, *v);
@@ -150,12 +157,20 @@ unsafe fn portable_kernel<T: MatFloat, const MR: usize, const NR: usize>(
     }
 }
 
-/// The portable micro-kernel of either type.
-pub(crate) fn portable_micro<T: MatFloat>() -> Micro<T> {
-    Micro {
-        mr: 4,
-        nr: 8,
-        run: portable_kernel::<T, 4, 8>,
+/// The portable micro-kernels of either type (4 x 8; the wide family 2 x 16).
+pub(crate) fn portable_micro<T: MatFloat>(wide: bool) -> Micro<T> {
+    if wide {
+        let k2: MicroKernel<T> = portable_kernel::<T, 2, 16>;
+        let mut rows = [k2; MAX_MR];
+        rows[0] = portable_kernel::<T, 1, 16>;
+        Micro { mr: 2, nr: 16, rows }
+    } else {
+        let k4: MicroKernel<T> = portable_kernel::<T, 4, 8>;
+        let mut rows = [k4; MAX_MR];
+        rows[0] = portable_kernel::<T, 1, 8>;
+        rows[1] = portable_kernel::<T, 2, 8>;
+        rows[2] = portable_kernel::<T, 3, 8>;
+        Micro { mr: 4, nr: 8, rows }
     }
 }
 
@@ -285,6 +300,10 @@ fn round_to(v: usize, unit: usize) -> usize {
     (v / unit).max(1) * unit
 }
 
+/// Rows of a part up to which `b` is read in place (row-major `b` only) instead of packed:
+/// with so few rows, packing would cost as much as the product.
+const UNPACKED_B_ROWS: usize = 16;
+
 /// Computes rows `m0..m1` x columns `n0..n1` of `pr` on this thread.
 ///
 /// # Safety
@@ -316,9 +335,14 @@ unsafe fn gemm_part<T: MatFloat + ActivationFloat>(
         }
         return;
     }
+    let in_place_b = pr.b.cs == 1 && m <= UNPACKED_B_ROWS;
     let kb_max = kc.min(pr.k);
     let a_len = m.min(mc).div_ceil(mr) * mr * kb_max;
-    let b_len = n.min(nc).div_ceil(nr) * nr * kb_max;
+    let b_len = if in_place_b {
+        nr * kb_max
+    } else {
+        n.min(nc).div_ceil(nr) * nr * kb_max
+    };
     let words = (a_len + b_len) * core::mem::size_of::<T>() / 8 + 1;
     let mut buf = PACK.with(|p| p.take());
     if buf.len() < words {
@@ -334,8 +358,10 @@ unsafe fn gemm_part<T: MatFloat + ActivationFloat>(
         for pc in (0..pr.k).step_by(kc) {
             let kb = kc.min(pr.k - pc);
             let (first, last) = (pc == 0, pc + kb == pr.k);
-            // SAFETY: the panel lies inside b; bp holds ceil(nb / nr) * nr * kb elements.
-            unsafe { pack_b(pr.b, pc, kb, jc, nb, nr, bp) };
+            if !in_place_b {
+                // SAFETY: the panel lies inside b; bp holds ceil(nb / nr) * nr * kb elements.
+                unsafe { pack_b(pr.b, pc, kb, jc, nb, nr, bp) };
+            }
             for ic in (m0..m1).step_by(mc) {
                 let mb = mc.min(m1 - ic);
                 // SAFETY: the block lies inside a; ap holds ceil(mb / mr) * mr * kb elements.
@@ -343,25 +369,35 @@ unsafe fn gemm_part<T: MatFloat + ActivationFloat>(
                 for jr in (0..nb).step_by(nr) {
                     let cols = nr.min(nb - jr);
                     let j = jc + jr;
-                    // SAFETY: inside the packed panel.
-                    let b_sliver = unsafe { bp.add(jr / nr * nr * kb) };
+                    // SAFETY: inside the packed panel, or inside b (step p at b + p * rs).
+                    let (b_sliver, ldb) = unsafe {
+                        if !in_place_b {
+                            (bp.add(jr / nr * nr * kb) as *const T, nr)
+                        } else if cols == nr {
+                            (pr.b.ptr.add(pc * pr.b.rs + j), pr.b.rs)
+                        } else {
+                            pack_b(pr.b, pc, kb, j, cols, nr, bp);
+                            (bp as *const T, nr)
+                        }
+                    };
                     for ir in (0..mb).step_by(mr) {
                         let rows = mr.min(mb - ir);
                         let i = ic + ir;
+                        let run = uk.rows[rows - 1];
                         // SAFETY: inside the packed block.
                         let a_sliver = unsafe { ap.add(ir / mr * mr * kb) };
                         // SAFETY: the tile (i..i + rows, j..j + cols) lies inside this
-                        // thread's part of c; the slivers are packed for kb steps; a full
-                        // tile's init row has nr valid elements (j + nr <= n).
+                        // thread's part of c; the slivers hold kb steps; a full-width tile's
+                        // init row has nr valid elements (j + nr <= n).
                         unsafe {
                             let ct = pr.c.add(i * pr.ldc + j);
-                            if rows == mr && cols == nr {
+                            if cols == nr {
                                 let init = match (first, pr.init) {
                                     (false, _) => core::ptr::null(),
                                     (true, Init::Zero) => zeros,
                                     (true, Init::Row(b)) => b.add(j),
                                 };
-                                (uk.run)(kb, a_sliver, b_sliver, ct, pr.ldc, init);
+                                run(kb, a_sliver, mr, b_sliver, ldb, ct, pr.ldc, init);
                             } else {
                                 let t = tmp.as_mut_ptr();
                                 for r in 0..rows {
@@ -382,7 +418,7 @@ unsafe fn gemm_part<T: MatFloat + ActivationFloat>(
                                         }
                                     }
                                 }
-                                (uk.run)(kb, a_sliver, b_sliver, t, nr, core::ptr::null());
+                                run(kb, a_sliver, mr, b_sliver, ldb, t, nr, core::ptr::null());
                                 for r in 0..rows {
                                     core::ptr::copy_nonoverlapping(
                                         t.add(r * nr),
@@ -405,22 +441,31 @@ unsafe fn gemm_part<T: MatFloat + ActivationFloat>(
     PACK.with(|p| *p.borrow_mut() = buf);
 }
 
-/// The micro-kernel `kernel` runs for `T`; the portable one if the CPU lacks what it needs.
-pub(crate) fn micro_for<T: MatFloat>(kernel: GemmKernel) -> Micro<T> {
-    T::micro(kernel).unwrap_or_else(portable_micro::<T>)
+/// The micro-kernels `kernel` runs for `T` (the wide family for a product of at most
+/// its rows); the portable ones if the CPU lacks what `kernel` needs.
+pub(crate) fn micro_for<T: MatFloat>(kernel: GemmKernel, m: usize) -> Micro<T> {
+    let wide = T::micro(kernel, true).unwrap_or_else(|| portable_micro::<T>(true));
+    if m <= wide.mr {
+        wide
+    } else {
+        T::micro(kernel, false).unwrap_or_else(|| portable_micro::<T>(false))
+    }
 }
 
-/// How a product is cut over threads: `n` chunks of rows or columns, in units of the tile.
+/// How a product is cut over threads: `(over rows, units of the tile, chunks)`. Columns when
+/// they give every thread a share (each thread then reads only its own part of `b`), else rows.
 fn plan(parts: usize, m: usize, n: usize, mr: usize, nr: usize) -> Option<(bool, usize, usize)> {
     if parts <= 1 {
         return None;
     }
     let n_units = n.div_ceil(nr);
     let m_units = m.div_ceil(mr);
+    // a few chunks per thread, so a thread that starts late leaves its share to the others
+    let chunks = |units: usize| units.min(2 * parts).min(pool::MAX_CHUNKS);
     if n_units >= parts && (n_units >= m_units || m_units < parts) {
-        Some((false, n_units, parts))
+        Some((false, n_units, chunks(n_units)))
     } else if m_units >= parts {
-        Some((true, m_units, parts))
+        Some((true, m_units, chunks(m_units)))
     } else {
         None
     }
@@ -440,7 +485,7 @@ pub(crate) unsafe fn gemm<T: MatFloat + ActivationFloat>(
     if pr.m == 0 || pr.n == 0 {
         return;
     }
-    let uk = micro_for::<T>(kernel);
+    let uk = micro_for::<T>(kernel, pr.m);
     match plan(parts, pr.m, pr.n, uk.mr, uk.nr) {
         // SAFETY: the whole of c, on this thread.
         None => unsafe { gemm_part(pr, uk, blocks, (0, pr.m), (0, pr.n)) },
@@ -469,31 +514,34 @@ pub(crate) mod x86 {
     //! vectors of `b`, `MR * NV` accumulators in registers, one `vfmadd` per accumulator and
     //! step.
 
+    use super::{MicroKernel, Micro, MAX_MR};
     use core::arch::x86_64::*;
 
     macro_rules! micro_kernel {
-        ($name:ident, $t:ty, $feat:literal, $v:ty, $lanes:expr, $mr:expr, $nv:expr,
+        ($name:ident, $t:ty, $feat:literal, $v:ty, $lanes:expr,
          $load:ident, $store:ident, $fma:ident, $set1:ident, $zero:ident) => {
-            /// The micro-kernel contract of `gemm.rs` for this tile shape.
+            /// The micro-kernel contract of `gemm.rs` for `MR` rows and `NV` vectors.
             ///
             /// # Safety
             ///
             /// The CPU has the enabled features; the micro-kernel contract.
             #[target_feature(enable = $feat)]
-            pub(crate) unsafe fn $name(
+            #[allow(clippy::too_many_arguments)]
+            pub(crate) unsafe fn $name<const MR: usize, const NV: usize>(
                 kc: usize,
                 a: *const $t,
+                lda: usize,
                 b: *const $t,
+                ldb: usize,
                 c: *mut $t,
                 ldc: usize,
                 init: *const $t,
             ) {
-                const NR: usize = $lanes * $nv;
-                let mut acc: [[$v; $nv]; $mr] = [[$zero(); $nv]; $mr];
+                let mut acc: [[$v; NV]; MR] = [[$zero(); NV]; MR];
                 // SAFETY: the micro-kernel contract: the tile, the slivers and init are valid.
                 unsafe {
-                    for i in 0..$mr {
-                        for v in 0..$nv {
+                    for i in 0..MR {
+                        for v in 0..NV {
                             acc[i][v] = if init.is_null() {
                                 $load(c.add(i * ldc + v * $lanes))
                             } else {
@@ -503,21 +551,21 @@ pub(crate) mod x86 {
                     }
                     let (mut ap, mut bp) = (a, b);
                     for _ in 0..kc {
-                        let mut bv: [$v; $nv] = [$zero(); $nv];
-                        for v in 0..$nv {
+                        let mut bv: [$v; NV] = [$zero(); NV];
+                        for v in 0..NV {
                             bv[v] = $load(bp.add(v * $lanes));
                         }
-                        for i in 0..$mr {
+                        for i in 0..MR {
                             let av = $set1(*ap.add(i));
-                            for v in 0..$nv {
+                            for v in 0..NV {
                                 acc[i][v] = $fma(av, bv[v], acc[i][v]);
                             }
                         }
-                        ap = ap.add($mr);
-                        bp = bp.add(NR);
+                        ap = ap.add(lda);
+                        bp = bp.add(ldb);
                     }
-                    for i in 0..$mr {
-                        for v in 0..$nv {
+                    for i in 0..MR {
+                        for v in 0..NV {
                             $store(c.add(i * ldc + v * $lanes), acc[i][v]);
                         }
                     }
@@ -526,12 +574,58 @@ pub(crate) mod x86 {
         };
     }
 
-    micro_kernel!(avx2_f32, f32, "avx2,fma", __m256, 8, 6, 2,
+    micro_kernel!(avx2_f32, f32, "avx2,fma", __m256, 8,
         _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps);
-    micro_kernel!(avx2_f64, f64, "avx2,fma", __m256d, 4, 6, 2,
+    micro_kernel!(avx2_f64, f64, "avx2,fma", __m256d, 4,
         _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_setzero_pd);
-    micro_kernel!(avx512_f32, f32, "avx512f", __m512, 16, 12, 2,
+    micro_kernel!(avx512_f32, f32, "avx512f", __m512, 16,
         _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps);
-    micro_kernel!(avx512_f64, f64, "avx512f", __m512d, 8, 12, 2,
+    micro_kernel!(avx512_f64, f64, "avx512f", __m512d, 8,
         _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_set1_pd, _mm512_setzero_pd);
+
+    /// The family `$k::<1, NV>, ..., $k::<MR, NV>` of one element type.
+    macro_rules! family {
+        ($t:ty, $k:ident, $lanes:expr, $nv:literal, [$($r:literal),+]) => {{
+            let list: &[MicroKernel<$t>] = &[$($k::<$r, $nv>),+];
+            let mut rows = [list[list.len() - 1]; MAX_MR];
+            rows[..list.len()].copy_from_slice(list);
+            Micro { mr: list.len(), nr: $lanes * $nv, rows }
+        }};
+    }
+
+    /// The AVX2 families: 6 rows x 2 vectors, wide 3 rows x 4 vectors.
+    pub(crate) fn avx2_f32_micro(wide: bool) -> Micro<f32> {
+        if wide {
+            family!(f32, avx2_f32, 8, 4, [1, 2, 3])
+        } else {
+            family!(f32, avx2_f32, 8, 2, [1, 2, 3, 4, 5, 6])
+        }
+    }
+
+    /// As [`avx2_f32_micro`].
+    pub(crate) fn avx2_f64_micro(wide: bool) -> Micro<f64> {
+        if wide {
+            family!(f64, avx2_f64, 4, 4, [1, 2, 3])
+        } else {
+            family!(f64, avx2_f64, 4, 2, [1, 2, 3, 4, 5, 6])
+        }
+    }
+
+    /// The AVX-512 families: 12 rows x 2 vectors, wide 3 rows x 8 vectors.
+    pub(crate) fn avx512_f32_micro(wide: bool) -> Micro<f32> {
+        if wide {
+            family!(f32, avx512_f32, 16, 8, [1, 2, 3])
+        } else {
+            family!(f32, avx512_f32, 16, 2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        }
+    }
+
+    /// As [`avx512_f32_micro`].
+    pub(crate) fn avx512_f64_micro(wide: bool) -> Micro<f64> {
+        if wide {
+            family!(f64, avx512_f64, 8, 8, [1, 2, 3])
+        } else {
+            family!(f64, avx512_f64, 8, 2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+        }
+    }
 }

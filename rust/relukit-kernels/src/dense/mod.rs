@@ -46,9 +46,10 @@ pub trait MatFloat:
     /// `self * a + b` rounded once (`mul_add`).
     fn fma(self, a: Self, b: Self) -> Self;
 
-    /// The micro-kernel `kernel` for this type; `None` if the CPU cannot run it.
+    /// The micro-kernels `kernel` runs for this type (`wide`: the family for products of
+    /// very few rows); `None` if the CPU cannot run them.
     #[doc(hidden)]
-    fn micro(kernel: GemmKernel) -> Option<gemm::Micro<Self>>;
+    fn micro(kernel: GemmKernel, wide: bool) -> Option<gemm::Micro<Self>>;
 }
 
 macro_rules! mat_float {
@@ -59,30 +60,26 @@ macro_rules! mat_float {
                 self.mul_add(a, b)
             }
 
-            fn micro(kernel: GemmKernel) -> Option<gemm::Micro<$t>> {
+            fn micro(kernel: GemmKernel, wide: bool) -> Option<gemm::Micro<$t>> {
                 if !kernel.available() {
                     return None;
                 }
-                let (mr, nr) = kernel.tile(core::mem::size_of::<$t>());
                 match kernel {
-                    GemmKernel::Portable => Some(gemm::portable_micro::<$t>()),
+                    GemmKernel::Portable => Some(gemm::portable_micro::<$t>(wide)),
                     #[cfg(target_arch = "x86_64")]
-                    GemmKernel::Avx2Fma => Some(gemm::Micro { mr, nr, run: gemm::x86::$avx2 }),
+                    GemmKernel::Avx2Fma => Some(gemm::x86::$avx2(wide)),
                     #[cfg(target_arch = "x86_64")]
-                    GemmKernel::Avx512 => Some(gemm::Micro { mr, nr, run: gemm::x86::$avx512 }),
+                    GemmKernel::Avx512 => Some(gemm::x86::$avx512(wide)),
                     #[cfg(not(target_arch = "x86_64"))]
-                    _ => {
-                        let _ = (mr, nr);
-                        None
-                    }
+                    _ => None,
                 }
             }
         }
     };
 }
 
-mat_float!(f32, avx2_f32, avx512_f32);
-mat_float!(f64, avx2_f64, avx512_f64);
+mat_float!(f32, avx2_f32_micro, avx512_f32_micro);
+mat_float!(f64, avx2_f64_micro, avx512_f64_micro);
 
 /// `Err` unless buffer `name` has exactly `rows * cols` elements (product checked).
 pub(crate) fn check_shape(
