@@ -12,6 +12,7 @@ use relukit_kernels::dense::forward::{affine_forward_tuned, Tuning};
 use relukit_kernels::runtime::{GemmBlocks, GemmKernel};
 
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)] // AVX-512 intrinsics: Rust 1.89
 mod peak {
     use core::arch::x86_64::*;
 
@@ -39,10 +40,24 @@ mod peak {
             }
         };
     }
-    chains!(avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps,
-        |s: __m256| _mm256_cvtss_f32(s));
-    chains!(avx512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
-        |s: __m512| _mm512_reduce_add_ps(s));
+    chains!(
+        avx2,
+        "avx2,fma",
+        __m256,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        |s: __m256| _mm256_cvtss_f32(s)
+    );
+    chains!(
+        avx512,
+        "avx512f",
+        __m512,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        |s: __m512| _mm512_reduce_add_ps(s)
+    );
 }
 
 /// Best GFLOP/s of `f` doing `flops` per call.
@@ -81,8 +96,12 @@ fn main() {
         }
     }
     let (m, k, n) = (256usize, 1024usize, 1024usize);
-    let x: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect();
-    let w: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.01).collect();
+    let x: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1)
+        .collect();
+    let w: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.01)
+        .collect();
     let b = vec![0.1f32; n];
     let mut y = vec![0.0f32; m * n];
     let flops = (2 * m * k * n) as f64;

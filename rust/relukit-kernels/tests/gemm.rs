@@ -99,10 +99,14 @@ fn same_bits<T: TestFloat>(got: &[T], want: &[T], what: &str) {
 }
 
 fn kernels() -> Vec<GemmKernel> {
-    [GemmKernel::Portable, GemmKernel::Avx2Fma, GemmKernel::Avx512]
-        .into_iter()
-        .filter(|k| k.available())
-        .collect()
+    [
+        GemmKernel::Portable,
+        GemmKernel::Avx2Fma,
+        GemmKernel::Avx512,
+    ]
+    .into_iter()
+    .filter(|k| k.available())
+    .collect()
 }
 
 /// The detected blocks, and small ones that put several block edges inside every shape.
@@ -111,9 +115,21 @@ fn block_sets<T>(kernel: GemmKernel) -> Vec<GemmBlocks> {
     let (mr, nr) = kernel.tile(size);
     vec![
         GemmBlocks::detected(kernel, size),
-        GemmBlocks { kc: 1, mc: mr, nc: nr },
-        GemmBlocks { kc: 3, mc: 2 * mr, nc: 3 * nr },
-        GemmBlocks { kc: 7, mc: mr + 1, nc: nr + 1 },
+        GemmBlocks {
+            kc: 1,
+            mc: mr,
+            nc: nr,
+        },
+        GemmBlocks {
+            kc: 3,
+            mc: 2 * mr,
+            nc: 3 * nr,
+        },
+        GemmBlocks {
+            kc: 7,
+            mc: mr + 1,
+            nc: nr + 1,
+        },
     ]
 }
 
@@ -145,7 +161,13 @@ fn shapes() -> Vec<(usize, usize, usize)> {
         (37, 70, 10),
     ];
     v.push((3, 300, 40)); // depth beyond the detected kc of every kernel
-    v.extend([(1, 9, 300), (2, 300, 260), (3, 20, 257), (16, 33, 129), (17, 9, 70)]);
+    v.extend([
+        (1, 9, 300),
+        (2, 300, 260),
+        (3, 20, 257),
+        (16, 33, 129),
+        (17, 9, 70),
+    ]);
     v
 }
 
@@ -171,21 +193,27 @@ fn run_all<T: Ref + ActivationFloat>(eps: f64) {
                     mag += t.abs();
                 }
                 let tol = (k as f64 + 2.0) * eps * mag;
-                assert!((lin[i * n + j].to_f64() - z).abs() <= tol, "bound {m}x{k}x{n}");
+                assert!(
+                    (lin[i * n + j].to_f64() - z).abs() <= tol,
+                    "bound {m}x{k}x{n}"
+                );
             }
         }
         for kernel in kernels() {
             for blocks in block_sets::<T>(kernel) {
                 for parts in 1..=3 {
-                    let t = Tuning { kernel, blocks, parts };
+                    let t = Tuning {
+                        kernel,
+                        blocks,
+                        parts,
+                    };
                     let what = format!("{} {m}x{k}x{n} {t:?}", T::NAME);
                     let mut y = vec![T::from_f64(-7.0); m * n];
                     affine_forward_tuned(&t, false, None, &x, &w, &b, &mut y, m, k, n).unwrap();
                     same_bits(&y, &lin, &format!("linear {what}"));
                     affine_forward_tuned(&t, true, None, &x, &w, &b, &mut y, m, k, n).unwrap();
                     same_bits(&y, &relu, &format!("relu {what}"));
-                    affine_forward_tuned(&t, false, Some(op), &x, &w, &b, &mut y, m, k, n)
-                        .unwrap();
+                    affine_forward_tuned(&t, false, Some(op), &x, &w, &b, &mut y, m, k, n).unwrap();
                     same_bits(&y, &act, &format!("leaky_relu {what}"));
                     let mut dx = vec![T::from_f64(9.0); m * k];
                     let mut dw = vec![T::from_f64(9.0); k * n];
@@ -257,7 +285,11 @@ fn special_values_follow_the_definition() {
     for kernel in kernels() {
         let t = Tuning {
             kernel,
-            blocks: GemmBlocks { kc: 4, mc: 12, nc: 32 },
+            blocks: GemmBlocks {
+                kc: 4,
+                mc: 12,
+                nc: 32,
+            },
             parts: 2,
         };
         let mut y = vec![0.0; m * n];

@@ -24,12 +24,24 @@ macro_rules! dense_tile {
                     n: cols.1 - cols.0,
                     k: p.inp,
                     // SAFETY: row rows.0 and column cols.0 lie inside x, w, b and y.
-                    a: Mat { ptr: unsafe { p.x.add(rows.0 * p.inp) }, rs: p.inp, cs: 1 },
-                    b: Mat { ptr: unsafe { p.w.add(cols.0) }, rs: p.out, cs: 1 },
+                    a: Mat {
+                        ptr: unsafe { p.x.add(rows.0 * p.inp) },
+                        rs: p.inp,
+                        cs: 1,
+                    },
+                    b: Mat {
+                        ptr: unsafe { p.w.add(cols.0) },
+                        rs: p.out,
+                        cs: 1,
+                    },
                     c: unsafe { p.y.add(rows.0 * p.out + cols.0) },
                     ldc: p.out,
                     init: Init::Row(unsafe { p.b.add(cols.0) }),
-                    epi: if p.relu { Epilogue::Relu } else { Epilogue::Identity },
+                    epi: if p.relu {
+                        Epilogue::Relu
+                    } else {
+                        Epilogue::Identity
+                    },
                 };
                 let blocks = GemmBlocks::detected(kernel, core::mem::size_of::<$t>());
                 // SAFETY: the caller's contract; one thread.

@@ -163,7 +163,11 @@ pub(crate) fn portable_micro<T: MatFloat>(wide: bool) -> Micro<T> {
         let k2: MicroKernel<T> = portable_kernel::<T, 2, 16>;
         let mut rows = [k2; MAX_MR];
         rows[0] = portable_kernel::<T, 1, 16>;
-        Micro { mr: 2, nr: 16, rows }
+        Micro {
+            mr: 2,
+            nr: 16,
+            rows,
+        }
     } else {
         let k4: MicroKernel<T> = portable_kernel::<T, 4, 8>;
         let mut rows = [k4; MAX_MR];
@@ -508,13 +512,16 @@ pub(crate) unsafe fn gemm<T: MatFloat + ActivationFloat>(
     }
 }
 
+// The AVX-512 intrinsics are stable from Rust 1.89, above the workspace's declared 1.85:
+// building this module needs 1.89 (the toolchain in use is 1.95).
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)]
 pub(crate) mod x86 {
     //! The AVX2+FMA and AVX-512 micro-kernels: `MR` rows of broadcast `a` times `NV`
     //! vectors of `b`, `MR * NV` accumulators in registers, one `vfmadd` per accumulator and
     //! step.
 
-    use super::{MicroKernel, Micro, MAX_MR};
+    use super::{Micro, MicroKernel, MAX_MR};
     use core::arch::x86_64::*;
 
     macro_rules! micro_kernel {
@@ -574,14 +581,54 @@ pub(crate) mod x86 {
         };
     }
 
-    micro_kernel!(avx2_f32, f32, "avx2,fma", __m256, 8,
-        _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_setzero_ps);
-    micro_kernel!(avx2_f64, f64, "avx2,fma", __m256d, 4,
-        _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_set1_pd, _mm256_setzero_pd);
-    micro_kernel!(avx512_f32, f32, "avx512f", __m512, 16,
-        _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_setzero_ps);
-    micro_kernel!(avx512_f64, f64, "avx512f", __m512d, 8,
-        _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_set1_pd, _mm512_setzero_pd);
+    micro_kernel!(
+        avx2_f32,
+        f32,
+        "avx2,fma",
+        __m256,
+        8,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_fmadd_ps,
+        _mm256_set1_ps,
+        _mm256_setzero_ps
+    );
+    micro_kernel!(
+        avx2_f64,
+        f64,
+        "avx2,fma",
+        __m256d,
+        4,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_fmadd_pd,
+        _mm256_set1_pd,
+        _mm256_setzero_pd
+    );
+    micro_kernel!(
+        avx512_f32,
+        f32,
+        "avx512f",
+        __m512,
+        16,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_fmadd_ps,
+        _mm512_set1_ps,
+        _mm512_setzero_ps
+    );
+    micro_kernel!(
+        avx512_f64,
+        f64,
+        "avx512f",
+        __m512d,
+        8,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_fmadd_pd,
+        _mm512_set1_pd,
+        _mm512_setzero_pd
+    );
 
     /// The family `$k::<1, NV>, ..., $k::<MR, NV>` of one element type.
     macro_rules! family {
@@ -616,7 +663,13 @@ pub(crate) mod x86 {
         if wide {
             family!(f32, avx512_f32, 16, 8, [1, 2, 3])
         } else {
-            family!(f32, avx512_f32, 16, 2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+            family!(
+                f32,
+                avx512_f32,
+                16,
+                2,
+                [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+            )
         }
     }
 
@@ -625,7 +678,13 @@ pub(crate) mod x86 {
         if wide {
             family!(f64, avx512_f64, 8, 8, [1, 2, 3])
         } else {
-            family!(f64, avx512_f64, 8, 2, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+            family!(
+                f64,
+                avx512_f64,
+                8,
+                2,
+                [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+            )
         }
     }
 }

@@ -41,7 +41,11 @@ pub use forward::{
 
 /// The element types of the matrix kernels: `f32` and `f64` (`Default` is `+0.0`).
 pub trait MatFloat:
-    Float + crate::elementwise::activation::ActivationFloat + Default + Add<Output = Self> + Mul<Output = Self>
+    Float
+    + crate::elementwise::activation::ActivationFloat
+    + Default
+    + Add<Output = Self>
+    + Mul<Output = Self>
 {
     /// `self * a + b` rounded once (`mul_add`).
     fn fma(self, a: Self, b: Self) -> Self;
