@@ -4,7 +4,8 @@
 //! multiply-adds (AVX2 and, where the CPU has it, AVX-512), the best of several runs, in
 //! GFLOP/s (2 flops per lane and FMA); then `relu(x @ w + b)` of a 1024 -> 1024 layer at
 //! batch 256 on one thread with each micro-kernel, as GFLOP/s and % of the matching peak.
-//! `-- sweep` also times the depth blocks (kc) of each kernel.
+//! `-- sweep` also times the depth blocks (kc) of each kernel; `-- threads` times the layer
+//! shapes of `relukit bench` on 1 and 2 threads.
 
 use std::time::Instant;
 
@@ -72,7 +73,57 @@ fn best(flops: f64, rounds: usize, mut f: impl FnMut()) -> f64 {
     flops / t / 1e9
 }
 
+/// `relu(x @ w + b)` at the bench's shapes, 1 and 2 threads, both types, best of 25.
+fn threads() {
+    let kernel = GemmKernel::for_path(relukit_kernels::runtime::active_path());
+    for (m, k, n) in [
+        (1, 784, 256),
+        (32, 784, 256),
+        (256, 784, 256),
+        (256, 1024, 1024),
+    ] {
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1)
+            .collect();
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.01)
+            .collect();
+        let b = vec![0.1f32; n];
+        let mut y = vec![0.0f32; m * n];
+        let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let wd: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+        let bd = vec![0.1f64; n];
+        let mut yd = vec![0.0f64; m * n];
+        let flops = (2 * m * k * n) as f64;
+        let mut line = format!("{m}x{k}->{n}:");
+        for parts in [1, 2] {
+            let t4 = Tuning {
+                kernel,
+                blocks: GemmBlocks::detected(kernel, 4),
+                parts,
+            };
+            let t8 = Tuning {
+                kernel,
+                blocks: GemmBlocks::detected(kernel, 8),
+                parts,
+            };
+            let g = best(flops, 25, || {
+                affine_forward_tuned(&t4, true, None, &x, &w, &b, &mut y, m, k, n).unwrap()
+            });
+            let gd = best(flops, 25, || {
+                affine_forward_tuned(&t8, true, None, &xd, &wd, &bd, &mut yd, m, k, n).unwrap()
+            });
+            line += &format!("  {parts} thread(s) f32 {g:.1} f64 {gd:.1} GFLOP/s");
+        }
+        println!("{line}");
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "threads") {
+        threads();
+        return;
+    }
     let sweep = std::env::args().any(|a| a == "sweep");
     let iters = 1_000_000usize;
     let mut peaks = Vec::new();

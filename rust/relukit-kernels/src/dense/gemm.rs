@@ -456,22 +456,34 @@ pub(crate) fn micro_for<T: MatFloat>(kernel: GemmKernel, m: usize) -> Micro<T> {
     }
 }
 
-/// How a product is cut over threads: `(over rows, units of the tile, chunks)`. Columns when
-/// they give every thread a share (each thread then reads only its own part of `b`), else rows.
-fn plan(parts: usize, m: usize, n: usize, mr: usize, nr: usize) -> Option<(bool, usize, usize)> {
+/// How a product is cut over threads: `(over rows, units of the tile, chunks)`, one chunk
+/// per thread (each chunk packs its own operands: a column chunk packs all of `a` and its
+/// part of `b`, a row chunk all of `b` and its part of `a`). The cut that repacks less is
+/// taken: columns when `a` is the smaller operand (or `b` is read in place), else rows.
+fn plan(
+    parts: usize,
+    pr: &(usize, usize, usize),
+    mr: usize,
+    nr: usize,
+    b_in_place: bool,
+) -> Option<(bool, usize, usize)> {
+    let &(m, n, k) = pr;
     if parts <= 1 {
         return None;
     }
     let n_units = n.div_ceil(nr);
     let m_units = m.div_ceil(mr);
-    // a few chunks per thread, so a thread that starts late leaves its share to the others
-    let chunks = |units: usize| units.min(2 * parts).min(pool::MAX_CHUNKS);
-    if n_units >= parts && (n_units >= m_units || m_units < parts) {
-        Some((false, n_units, chunks(n_units)))
-    } else if m_units >= parts {
-        Some((true, m_units, chunks(m_units)))
-    } else {
-        None
+    let cols_ok = n_units >= parts;
+    let rows_ok = m_units >= parts;
+    // repacked elements: a column cut packs `a` (m x k) once per chunk, a row cut packs `b`
+    // (k x n) once per chunk unless it is read in place
+    let by_cols = m.saturating_mul(k);
+    let by_rows = if b_in_place { 0 } else { k.saturating_mul(n) };
+    match (cols_ok, rows_ok) {
+        (true, true) if by_cols <= by_rows => Some((false, n_units, parts)),
+        (true, true) | (false, true) => Some((true, m_units, parts)),
+        (true, false) => Some((false, n_units, parts)),
+        (false, false) => None,
     }
 }
 
@@ -490,7 +502,8 @@ pub(crate) unsafe fn gemm<T: MatFloat + ActivationFloat>(
         return;
     }
     let uk = micro_for::<T>(kernel, pr.m);
-    match plan(parts, pr.m, pr.n, uk.mr, uk.nr) {
+    let b_in_place = pr.b.cs == 1 && pr.m <= UNPACKED_B_ROWS;
+    match plan(parts, &(pr.m, pr.n, pr.k), uk.mr, uk.nr, b_in_place) {
         // SAFETY: the whole of c, on this thread.
         None => unsafe { gemm_part(pr, uk, blocks, (0, pr.m), (0, pr.n)) },
         Some((rows, units, n)) => pool::run(parts, n, |c| {

@@ -250,6 +250,26 @@ pub(crate) fn parse_size(s: &str) -> Option<usize> {
     n.checked_mul(1 << shift)
 }
 
+/// One core's L1 data cache in bytes (sysfs, detected once; 32 KiB, the smallest current
+/// x86-64 and ARM server L1d, when sysfs does not say). Sizes the GEMM's depth blocks.
+pub fn l1d_bytes() -> usize {
+    static L1: OnceLock<usize> = OnceLock::new();
+    *L1.get_or_init(|| sysfs_l1d().filter(|&n| n >= 4 << 10).unwrap_or(32 << 10))
+}
+
+fn sysfs_l1d() -> Option<usize> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
+    for entry in dir.flatten() {
+        let read = |f: &str| std::fs::read_to_string(entry.path().join(f)).ok();
+        if let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size")) {
+            if level.trim() == "1" && kind.trim() == "Data" {
+                return parse_size(&size);
+            }
+        }
+    }
+    None
+}
+
 /// L2 and L3 sizes of cpu0 from sysfs (the largest unified or data cache of each level).
 fn sysfs_caches() -> Option<(usize, usize, CacheSource)> {
     let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;

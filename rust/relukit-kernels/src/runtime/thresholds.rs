@@ -78,21 +78,17 @@ pub struct GemmBlocks {
     pub nc: usize,
 }
 
-/// The L1 data cache the depth block is sized for (not detected: the smallest of current
-/// x86-64 and ARM server cores, so a sliver fits everywhere).
-pub const GEMM_L1_BYTES: usize = 32 << 10;
-
 impl GemmBlocks {
-    /// The rules, for a `mr x nr` tile of `size`-byte elements: the sliver of `b`
-    /// (`kc * nr` elements) fills [`GEMM_L1_BYTES`], kc between 64 and 512 in steps of 8
-    /// (measured on a 48 KiB L1: depth 256 beats 128 by about 8 % for the AVX-512 f32 tile;
-    /// the sliver of `a` and the tile stream past it); the block of `a`
-    /// fills half of L2 (`mc` a multiple of `mr`, at most 4096); the panel of `b` fills half
-    /// of one core's share of L3 (capped as the thresholds cap it; `nc` a multiple of `nr`,
-    /// at most 4096; without an L3, half of L2).
-    pub fn for_caches(c: &Caches, mr: usize, nr: usize, size: usize) -> GemmBlocks {
+    /// The rules, for a `mr x nr` tile of `size`-byte elements and an L1 data cache of `l1`
+    /// bytes: the slivers of `a` and `b` (`kc * (mr + nr)` elements) fill L1 together, kc a
+    /// multiple of 8 between 64 and 512 (on a 48 KiB L1 that is 272 for the AVX-512 f32 tile,
+    /// measured within noise of the best of 64..512); the block of `a` fills half of L2 (`mc`
+    /// a multiple of `mr`, at most 4096); the panel of `b` fills half of one core's share of
+    /// L3 (capped as the thresholds cap it; `nc` a multiple of `nr`, at most 4096; without an
+    /// L3, half of L2).
+    pub fn for_caches(c: &Caches, l1: usize, mr: usize, nr: usize, size: usize) -> GemmBlocks {
         let (mr, nr, size) = (mr.max(1), nr.max(1), size.max(1));
-        let kc = (GEMM_L1_BYTES / (nr * size) / 8 * 8).clamp(64, 512);
+        let kc = (l1 / ((mr + nr) * size) / 8 * 8).clamp(64, 512);
         let mc = (c.l2_bytes / 2 / (kc * size) / mr * mr).clamp(mr, 4096 / mr * mr);
         let cores = c.cores.max(1);
         let l3 = (c.l3_bytes / cores).min(L3_PER_CORE_CAP);
@@ -104,7 +100,7 @@ impl GemmBlocks {
     /// The blocks of this machine for `kernel` and elements of `size` bytes.
     pub fn detected(kernel: super::cpu::GemmKernel, size: usize) -> GemmBlocks {
         let (mr, nr) = kernel.tile(size);
-        GemmBlocks::for_caches(Caches::detected(), mr, nr, size)
+        GemmBlocks::for_caches(Caches::detected(), super::cpu::l1d_bytes(), mr, nr, size)
     }
 }
 
@@ -180,18 +176,18 @@ mod tests {
     #[test]
     fn gemm_blocks_fit_the_caches() {
         let guest = caches(2 << 20, 480 << 20, 2);
-        // AVX-512 f32 (12 x 32): a 256-deep sliver is 32 KiB
-        let b = GemmBlocks::for_caches(&guest, 12, 32, 4);
-        assert_eq!(b.kc, 256);
+        // AVX-512 f32 (12 x 32) on a 48 KiB L1: 272 steps of 44 values fill it
+        let b = GemmBlocks::for_caches(&guest, 48 << 10, 12, 32, 4);
+        assert_eq!(b.kc, 272);
         assert_eq!(b.mc % 12, 0);
         assert!(b.mc * b.kc * 4 <= 1 << 20);
         assert_eq!(b.nc % 32, 0);
         // AVX2 f64 (6 x 8)
-        let b = GemmBlocks::for_caches(&guest, 6, 8, 8);
-        assert_eq!(b.kc, 512);
+        let b = GemmBlocks::for_caches(&guest, 32 << 10, 6, 8, 8);
+        assert_eq!(b.kc, 288);
         assert_eq!(b.mc % 6, 0);
         for c in [caches(0, 0, 0), caches(usize::MAX, usize::MAX, usize::MAX)] {
-            let b = GemmBlocks::for_caches(&c, 12, 16, 8);
+            let b = GemmBlocks::for_caches(&c, 0, 12, 16, 8);
             assert!(b.kc >= 64 && b.mc >= 12 && b.nc >= 16 && b.mc <= 4096 && b.nc <= 4096);
         }
     }
