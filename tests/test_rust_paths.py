@@ -796,6 +796,63 @@ def test_forward_bindings_read_any_layout_in_the_right_order(fn, dtype):
     assert same_bits(buf[w.size // 2 : w.size // 2 + want.size].reshape(want.shape), want)
 
 
+_PARAMS = {"negative_slope": 0.1, "min_val": -0.5, "max_val": 0.75, "threshold": 0.25}
+_PARAMS |= {"value": -2.0, "alpha": 1.5}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", [None, *KERNELS])
+def test_affine_forward_fuses_the_op_with_the_same_bits(name, dtype):
+    # x @ w + b, then the op's own array kernel: the fused epilogue gives the same bits
+    # (batch 40 is above the split threshold: 40 * 70 * 90 multiply-adds)
+    x, w, b, _ = _problem(dtype, n_in=70, n_out=90)
+    for batch in (1, 3, 13, 40):
+        xb = np.resize(x, (batch, x.shape[1])).astype(dtype)
+        want = np.full((batch, w.shape[1]), 9, dtype)
+        _native.linear_forward(xb, w, b, want)
+        params = () if name is None else tuple(_PARAMS[p] for p in KERNELS[name])
+        if name is not None:
+            getattr(rust, name + "_array")(want.copy(), want, *params)
+        for threads in (1, 2, 3):
+            relukit.set_num_threads(threads)
+            got = np.full_like(want, 7)
+            rust.affine_forward(xb, w, b, got, name, params)
+            assert same_bits(got, want), (name, batch, threads)
+    relu_out = np.empty_like(want)
+    _native.dense_forward(xb, w, b, relu_out)
+    got = np.empty_like(want)
+    rust.affine_forward(xb, w, b, got, "relu", ())
+    assert same_bits(got, relu_out)
+
+
+def test_affine_forward_rejects_unknown_activations():
+    x, w, b, _ = _problem(np.float32)
+    out = np.zeros((x.shape[0], w.shape[1]), np.float32)
+    with pytest.raises(ValueError, match="swish"):
+        rust.affine_forward(x, w, b, out, "swish", ())
+    assert not out.any()
+    with pytest.raises(TypeError, match="at most 2"):
+        rust.affine_forward(x, w, b, out, "elu", (1.0, 2.0, 3.0))
+    with pytest.raises(ValueError):
+        rust.affine_forward(x, w[:-1], b, out, None, ())
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_dense_matches_float64_within_the_bound_around_the_blocks(dtype):
+    # shapes straddling the micro-tiles (12 x 32 / 12 x 16, wide 3 rows) and the depth block
+    rng = np.random.default_rng(10)
+    for batch, inp, n_out in [(1, 300, 129), (3, 257, 33), (13, 1, 65), (25, 520, 17), (37, 0, 5)]:
+        x = rng.standard_normal((batch, inp)).astype(dtype)
+        w = rng.standard_normal((inp, n_out)).astype(dtype)
+        b = rng.standard_normal(n_out).astype(dtype)
+        out = np.empty((batch, n_out), dtype)
+        for threads in (1, 2):
+            relukit.set_num_threads(threads)
+            _native.dense_forward(x, w, b, out)
+            err = np.abs(out - dense_reference(x, w, b))
+            assert np.all(err <= dense_tolerance(x, w, b, dtype)), (batch, inp, n_out)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_dense_backward_binding_reads_any_layout_in_the_right_order(dtype):
     x, w, _, dy = _problem(dtype)

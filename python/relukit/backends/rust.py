@@ -43,3 +43,8 @@ set_num_threads = _rs.set_num_threads
 
 linear_forward = _rs.linear_forward
 dense_backward = _rs.dense_backward
+
+#: ``affine_forward(x, w, b, out, activation, params)``: ``out = act(x @ w + b)`` with the
+#: activation (``None``, ``"relu"`` or a kernel name of :data:`relukit.ops.KERNELS`, its float
+#: parameters in ``params``) applied to each tile of the product as it is finished.
+affine_forward = _rs.affine_forward

@@ -1,23 +1,39 @@
-//! Dense layer forward pass: against a naive f64 reference, the exact summation order, and
-//! every shape error.
+//! Dense layer forward pass: against a naive f64 reference, the exact fused multiply-add
+//! order, and every shape error.
 
 mod common;
 
 use common::{assert_bits_eq, Rng, TestFloat};
-use core::ops::{Add, Mul};
-use relukit_kernels::{dense_forward, Float};
+use relukit_kernels::{dense_forward, Float, MatFloat};
 
-/// Bit-exact model of the contract: y_row = b, then += x[r,k] * w[k,:] for increasing k, relu.
+/// `self * a + b` rounded once, with the standard library's `mul_add` (independent of the
+/// crate's kernels).
+trait FusedRef: Copy {
+    fn mul_add_ref(self, a: Self, b: Self) -> Self;
+}
+impl FusedRef for f32 {
+    fn mul_add_ref(self, a: f32, b: f32) -> f32 {
+        self.mul_add(a, b)
+    }
+}
+impl FusedRef for f64 {
+    fn mul_add_ref(self, a: f64, b: f64) -> f64 {
+        self.mul_add(a, b)
+    }
+}
+
+/// Bit-exact model of the contract: acc = b[j], then acc = fma(x[r, k], w[k, j], acc) for
+/// increasing k, relu.
 fn naive_same_order<T>(x: &[T], w: &[T], b: &[T], batch: usize, inp: usize, out: usize) -> Vec<T>
 where
-    T: TestFloat + Add<Output = T> + Mul<Output = T>,
+    T: TestFloat + MatFloat + FusedRef,
 {
     let mut y = Vec::with_capacity(batch * out);
     for r in 0..batch {
         for j in 0..out {
             let mut acc = b[j];
             for k in 0..inp {
-                acc = acc + x[r * inp + k] * w[k * out + j];
+                acc = x[r * inp + k].mul_add_ref(w[k * out + j], acc);
             }
             y.push(acc.relu());
         }
@@ -33,7 +49,7 @@ fn random<T: TestFloat>(rng: &mut Rng, n: usize) -> Vec<T> {
 /// against the same-order model.
 fn dense_matches_reference<T>(eps: f64)
 where
-    T: TestFloat + Add<Output = T> + Mul<Output = T>,
+    T: TestFloat + MatFloat + FusedRef,
 {
     let mut rng = Rng::new(20);
     let shapes = [
@@ -89,7 +105,7 @@ fn dense_matches_reference_f64() {
 
 fn guide_example<T>()
 where
-    T: TestFloat + Add<Output = T> + Mul<Output = T>,
+    T: TestFloat + MatFloat + FusedRef,
 {
     // x = [1, 2, -1] through a 3 -> 2 layer; every value is exact in binary.
     let f = |v: &[f64]| -> Vec<T> { v.iter().map(|&a| T::from_f64(a)).collect() };

@@ -303,7 +303,7 @@ fn split_mismatched_lengths_touch_nothing() {
 
 /// y_row = b, then += x[r, k] * w[k, :] for increasing k, relu: the exact order every path
 /// must follow.
-fn naive_dense<T: TestFloat + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
+fn naive_dense<T: TestFloat + relukit_kernels::MatFloat>(
     x: &[T],
     w: &[T],
     b: &[T],
@@ -316,7 +316,8 @@ fn naive_dense<T: TestFloat + std::ops::Add<Output = T> + std::ops::Mul<Output =
         for j in 0..out {
             let mut acc = b[j];
             for k in 0..inp {
-                acc = acc + x[r * inp + k] * w[k * out + j];
+                // the dense definition: one fused multiply-add per k, in increasing order
+                acc = x[r * inp + k].fma(w[k * out + j], acc);
             }
             y.push(acc.relu());
         }
@@ -327,7 +328,7 @@ fn naive_dense<T: TestFloat + std::ops::Add<Output = T> + std::ops::Mul<Output =
 /// Dense layers split by columns (narrow batches) and by rows (narrow outputs), with row
 /// counts around the 4-row tiles and column counts around every vector block width, on 1-4
 /// threads and both paths: bit for bit the naive same-order result.
-fn dense_split<T: TestFloat + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>() {
+fn dense_split<T: TestFloat + relukit_kernels::MatFloat>() {
     let mut rng = Rng::new(34);
     let shapes = [
         (1usize, 3usize, 2usize),

@@ -170,7 +170,7 @@ fn relu_grad_fast<'py>(
 /// `(out,)` or `(batch, out)`.
 fn dense_typed<T>(py: Python<'_>, xa: &Raw<'_>, wa: &Raw<'_>, ba: &Raw<'_>) -> PyResult<Py<PyAny>>
 where
-    T: Element + k::Float + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+    T: Element + k::MatFloat,
 {
     let (inp, n_out) = (wa.dims[0] as usize, wa.dims[1] as usize);
     let batch = if xa.dims.len() == 1 {

@@ -15,10 +15,7 @@ use pyo3::types::PyTuple;
 use relukit_kernels as k;
 use relukit_kernels::{Activation, ActivationFloat};
 
-use crate::arrays::{
-    check_shape, elementwise_args, map_into, operand, shape_error, CInput, COutput,
-};
-use crate::detach::{dense_bytes, run};
+use crate::arrays::{elementwise_args, map_into, operand, CInput};
 use crate::ffi::numpy::{Element, Kind, Raw};
 
 /// The elementwise kernels of the Rust backend: relu's two, then the activation table's.
@@ -290,7 +287,8 @@ fn prelu_grad_array(
 
 /// `dense_forward(x, w, b, out)`: `out = relu(x @ w + b)` for float arrays of one dtype,
 /// x (batch, in), w (in, out), b (out,), out (batch, out), any layout (see
-/// [`crate::arrays`]); `ValueError` for shapes that do not fit.
+/// [`crate::arrays`]); `ValueError` for shapes that do not fit. The same binding as
+/// `linear_forward` and `affine_forward` ([`crate::nn::forward`]) with relu fused.
 #[pyfunction]
 fn dense_forward(
     py: Python<'_>,
@@ -299,51 +297,7 @@ fn dense_forward(
     b: &Bound<'_, PyAny>,
     out: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let xa = operand(x, "x", None, 2)?;
-    let wa = operand(w, "w", Some(xa.kind), 2)?;
-    let ba = operand(b, "b", Some(xa.kind), 1)?;
-    let ya = operand(out, "out", Some(xa.kind), 2)?;
-    let (batch, inp, n_out) = (xa.dims[0], xa.dims[1], wa.dims[1]);
-    check_shape(&wa, "w", &[inp, n_out])?;
-    check_shape(&ba, "b", &[n_out])?;
-    check_shape(&ya, "out", &[batch, n_out])?;
-    let dims = (batch as usize, inp as usize, n_out as usize);
-    match xa.kind {
-        Kind::F32 => dense_typed::<f32>(py, [&xa, &wa, &ba], &ya, dims),
-        Kind::F64 => dense_typed::<f64>(py, [&xa, &wa, &ba], &ya, dims),
-    }
-}
-
-fn dense_typed<T>(
-    py: Python<'_>,
-    [xa, wa, ba]: [&Raw<'_>; 3],
-    ya: &Raw<'_>,
-    (batch, inp, n_out): (usize, usize, usize),
-) -> PyResult<()>
-where
-    T: Element + k::Float + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
-{
-    let (x, w, b) = (
-        CInput::new(py, xa, &[])?,
-        CInput::new(py, wa, &[])?,
-        CInput::new(py, ba, &[])?,
-    );
-    let y = COutput::new(py, ya, "out", &[xa, wa, ba])?;
-    // SAFETY: every argument holds T (checked by `operand`) and stays alive for the call; the
-    // output shares no byte with the inputs (COutput::new) and is the only slice written.
-    let (xs, ws, bs, ys) = unsafe {
-        (
-            x.slice::<T>(),
-            w.slice::<T>(),
-            b.slice::<T>(),
-            y.slice_mut::<T>(),
-        )
-    };
-    run(py, dense_bytes::<T>(batch, inp, n_out), || {
-        k::dense_forward(xs, ws, bs, ys, batch, inp, n_out)
-    })
-    .map_err(shape_error)?;
-    y.finish(py)
+    crate::nn::forward(py, [x, w, b, out], crate::nn::Act::Relu)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

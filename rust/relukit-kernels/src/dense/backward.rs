@@ -1,18 +1,20 @@
-//! The backward pass of the affine layer `y = x @ w + b`: `dx`, `dw` and `db` in the orders
-//! of [`crate::dense`]. Every inner loop is contiguous, so it vectorizes without
-//! reassociation; on x86-64 the same code is also compiled with AVX2 enabled (and the `dx`
-//! dot products use explicit vectors) and chosen at run time like every kernel. Both builds
-//! give identical bits.
+//! The backward pass of the affine layer `y = x @ w + b` on the matrix product of
+//! [`super::gemm`]: `dx = dy @ w^T` and `dw = x^T @ dy` are products whose transposed
+//! operand is read through its strides by the packing; `db` is a plain column sum. The
+//! orders are those of [`crate::dense`].
 
+use super::forward::{macs, Tuning};
+use super::gemm::{gemm, Epilogue, Init, Mat, Problem};
 use super::{check_shape, MatFloat};
-use crate::runtime::cpu::require_avx2;
-use crate::runtime::{Config, Path};
+use crate::runtime::Config;
 use crate::ShapeError;
 
 /// Gradients of `y = x @ w + b` given `dy`: `dx = dy @ w^T`, `dw = x^T @ dy`,
 /// `db = dy.sum(0)`, each overwritten; `None` skips that gradient (the first layer of a
-/// network needs no `dx`). Empty sums are `+0.0`. `Err`, touching nothing, if a length does
-/// not match the shape.
+/// network needs no `dx`). `dx[i, k]` and `dw[k, j]` start at `+0.0` and take one fused
+/// multiply-add per term in increasing order of the summed index; `db[j]` adds the rows in
+/// order. Empty sums are `+0.0`. `Err`, touching nothing, if a length does not match the
+/// shape.
 #[allow(clippy::too_many_arguments)]
 pub fn dense_backward<T: MatFloat>(
     x: &[T],
@@ -28,11 +30,32 @@ pub fn dense_backward<T: MatFloat>(
     dense_backward_with(&Config::current(), x, w, dy, dx, dw, db, batch, inp, out)
 }
 
-/// [`dense_backward`] on `cfg.path` (one thread). Panics if `cfg.path` is `Avx2` and the CPU
+/// [`dense_backward`] with the settings of `cfg` (path, threads from
+/// `cfg.dense_split_min_macs` multiply-adds). Panics if `cfg.path` is `Avx2` and the CPU
 /// lacks AVX2.
 #[allow(clippy::too_many_arguments)]
 pub fn dense_backward_with<T: MatFloat>(
     cfg: &Config,
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    dx: Option<&mut [T]>,
+    dw: Option<&mut [T]>,
+    db: Option<&mut [T]>,
+    batch: usize,
+    inp: usize,
+    out: usize,
+) -> Result<(), ShapeError> {
+    let t = Tuning::for_config::<T>(cfg, macs(batch, inp, out));
+    dense_backward_tuned(&t, x, w, dy, dx, dw, db, batch, inp, out)
+}
+
+/// [`dense_backward`] with an explicit [`Tuning`] (tests and benchmarks; the bits do not
+/// depend on it).
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward_tuned<T: MatFloat>(
+    t: &Tuning,
     x: &[T],
     w: &[T],
     dy: &[T],
@@ -55,78 +78,56 @@ pub fn dense_backward_with<T: MatFloat>(
     if let Some(d) = &db {
         check_shape("db", d.len(), out, 1)?;
     }
-    let g = Grads { dx, dw, db };
-    match cfg.path {
-        Path::Portable => backward_loops(x, w, dy, g, batch, inp, out, dot8),
-        Path::Avx2 => {
-            require_avx2();
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: require_avx2 just checked that the CPU supports AVX2.
-            unsafe {
-                backward_avx2(x, w, dy, g, batch, inp, out)
-            };
-        }
+    if let Some(dx) = dx {
+        // dx (batch x inp) = dy (batch x out) @ w^T (out x inp): w^T[p, k] = w[k * out + p]
+        let pr = Problem {
+            m: batch,
+            n: inp,
+            k: out,
+            a: Mat {
+                ptr: dy.as_ptr(),
+                rs: out,
+                cs: 1,
+            },
+            b: Mat {
+                ptr: w.as_ptr(),
+                rs: 1,
+                cs: out,
+            },
+            c: dx.as_mut_ptr(),
+            ldc: inp,
+            init: Init::Zero,
+            epi: Epilogue::Identity,
+        };
+        // SAFETY: lengths checked above; dx borrowed exclusively, the inputs shared.
+        unsafe { gemm(&pr, t.kernel, t.blocks, t.parts) };
     }
-    Ok(())
-}
-
-/// The wanted gradient buffers, lengths already checked.
-struct Grads<'a, T> {
-    dx: Option<&'a mut [T]>,
-    dw: Option<&'a mut [T]>,
-    db: Option<&'a mut [T]>,
-}
-
-/// The documented dot product: eight lanes, a fixed tree, then the tail in order.
-#[inline(always)]
-fn dot8<T: MatFloat>(a: &[T], b: &[T]) -> T {
-    let mut s = [T::default(); 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (va, vb) in ca.zip(cb) {
-        // fixed-size arrays: no bounds checks, so the eight lanes become one or two vectors
-        let va: &[T; 8] = va.try_into().expect("chunks_exact(8)");
-        let vb: &[T; 8] = vb.try_into().expect("chunks_exact(8)");
-        for l in 0..8 {
-            s[l] = s[l] + va[l] * vb[l];
-        }
+    if let Some(dw) = dw {
+        // dw (inp x out) = x^T (inp x batch) @ dy (batch x out): x^T[k, p] = x[p * inp + k]
+        let pr = Problem {
+            m: inp,
+            n: out,
+            k: batch,
+            a: Mat {
+                ptr: x.as_ptr(),
+                rs: 1,
+                cs: inp,
+            },
+            b: Mat {
+                ptr: dy.as_ptr(),
+                rs: out,
+                cs: 1,
+            },
+            c: dw.as_mut_ptr(),
+            ldc: out,
+            init: Init::Zero,
+            epi: Epilogue::Identity,
+        };
+        // SAFETY: lengths checked above; dw borrowed exclusively, the inputs shared.
+        unsafe { gemm(&pr, t.kernel, t.blocks, t.parts) };
     }
-    let mut acc = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
-    for (&p, &q) in ra.iter().zip(rb) {
-        acc = acc + p * q;
-    }
-    acc
-}
-
-/// dw, db and dx with the documented orders (`dot` computes [`dot8`]); lengths checked.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn backward_loops<T: MatFloat>(
-    x: &[T],
-    w: &[T],
-    dy: &[T],
-    g: Grads<'_, T>,
-    batch: usize,
-    inp: usize,
-    out: usize,
-    dot: impl Fn(&[T], &[T]) -> T,
-) {
-    let zero = T::default();
-    if let Some(dw) = g.dw {
-        if out > 0 {
-            for (k, dw_row) in dw.chunks_exact_mut(out).enumerate() {
-                dw_row.fill(zero);
-                for r in 0..batch {
-                    let xv = x[r * inp + k];
-                    for (acc, &d) in dw_row.iter_mut().zip(&dy[r * out..(r + 1) * out]) {
-                        *acc = *acc + xv * d;
-                    }
-                }
-            }
-        }
-    }
-    if let Some(db) = g.db {
-        db.fill(zero);
+    if let Some(db) = db {
+        db.fill(T::default());
         if out > 0 {
             for dy_row in dy.chunks_exact(out) {
                 for (acc, &d) in db.iter_mut().zip(dy_row) {
@@ -135,45 +136,13 @@ fn backward_loops<T: MatFloat>(
             }
         }
     }
-    if let Some(dx) = g.dx {
-        if out == 0 {
-            dx.fill(zero);
-        } else if inp > 0 {
-            for (dx_row, dy_row) in dx.chunks_exact_mut(inp).zip(dy.chunks_exact(out)) {
-                for (d, w_row) in dx_row.iter_mut().zip(w.chunks_exact(out)) {
-                    *d = dot(dy_row, w_row);
-                }
-            }
-        }
-    }
-}
-
-/// [`backward_loops`] compiled with AVX2.
-///
-/// # Safety
-///
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn backward_avx2<T: MatFloat>(
-    x: &[T],
-    w: &[T],
-    dy: &[T],
-    g: Grads<'_, T>,
-    batch: usize,
-    inp: usize,
-    out: usize,
-) {
-    // SAFETY: this function's own precondition (AVX2); dy_row and w_row both have `out`
-    // elements.
-    backward_loops(x, w, dy, g, batch, inp, out, |a, b| unsafe {
-        T::dot8_avx2(a, b)
-    })
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::Path;
     use crate::{dense_forward, linear_forward};
 
     /// Deterministic values in [-1, 1) (xorshift64*).
@@ -325,20 +294,6 @@ mod tests {
         assert_eq!(dx, [2.5, -0.75, -5.0, -2.75, 1.625, 5.5]);
         assert_eq!(dw, [1.25, -0.5, 2.0, -4.0, 1.0, 14.0]);
         assert_eq!(db, [1.5, 1.0]);
-    }
-
-    #[test]
-    fn dot_order_is_the_documented_one() {
-        // lane sums differ from a left-to-right sum here: 1e8 cancels within lane 0 only
-        let mut a = vec![1.0f32; 19];
-        a[0] = 1e8;
-        a[8] = -1e8;
-        let b = vec![1.0f32; 19];
-        // lanes (j < 16): s0 = 1e8 + -1e8 = 0, the seven others 2 each; tree 14; tail +3 = 17.
-        // Left to right, 1e8 absorbs the seven ones before it (ulp 8), giving 10.
-        assert_eq!(dot8(&a, &b), 17.0);
-        let left_to_right = a.iter().fold(0.0f32, |s, v| s + v);
-        assert_eq!(left_to_right, 10.0);
     }
 
     #[test]

@@ -1,64 +1,89 @@
 //! The dense layer `y = relu(x @ w + b)`, the affine layer `y = x @ w + b`
-//! (`relukit.nn.Linear`) and its backward pass.
+//! (`relukit.nn.Linear`), the affine layer with any activation of the op table
+//! ([`affine_forward`]) and the backward pass, all on one hand-written matrix product
+//! ([`gemm`]: packed panels, cache blocking, FMA micro-kernels for AVX2 and AVX-512).
 //!
 //! All buffers are row-major and contiguous: `x` is `(batch, inp)`, `w` is `(inp, out)`, `b`
 //! and `db` are `(out)`, `y` and `dy` are `(batch, out)`, `dx` is `(batch, inp)`, `dw` is
 //! `(inp, out)`. Every length is checked (shape products too, for overflow) before anything is
-//! written. The summation orders are those of the C kernels (contract in `relukit.h`),
-//! so both give the same bits:
+//! written.
 //!
-//! * forward: `y[r, j] = b[j] + x[r, 0] * w[0, j] + x[r, 1] * w[1, j] + ...` in increasing
-//!   `k`, then (dense) [`crate::Float::relu`];
-//! * `dw[k, j]` and `db[j]` start from `+0.0` and add the rows `r = 0, 1, ...` in order;
-//! * `dx[r, k] = dot(dy[r, :], w[k, :])` with eight partial sums (lane `l` adds
-//!   `j = l, l + 8, ...` below `8 * (out / 8)`), combined as
-//!   `((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))`, then the tail in order.
+//! The numeric definition, the same in the C kernels (`relukit.h`), on every path (portable
+//! `mul_add`, AVX2 `vfmadd`, AVX-512 `vfmadd`), block size and thread count:
 //!
-//! Plain multiply and add, never a fused multiply-add: every path, tiling and thread count
-//! computes each element with the same operations, so the bits never change with them.
+//! * forward: `y[i, j] = act(acc)`, where `acc` starts as `b[j]` and, for
+//!   `k = 0, 1, ..., inp - 1` in increasing order, becomes `fma(x[i, k], w[k, j], acc)` (one
+//!   fused multiply-add, rounded once); `act` is [`crate::Float::relu`] for
+//!   [`dense_forward`], the identity for [`linear_forward`], the op for [`affine_forward`].
+//!   `inp == 0` gives `act(b[j])`;
+//! * backward: `dx[i, k]` starts at `+0.0` and becomes `fma(dy[i, j], w[k, j], acc)` for
+//!   `j = 0, 1, ..., out - 1`; `dw[k, j]` starts at `+0.0` and becomes
+//!   `fma(x[i, k], dy[i, j], acc)` for `i = 0, 1, ..., batch - 1`; `db[j]` starts at `+0.0`
+//!   and adds `dy[i, j]` for `i = 0, 1, ..., batch - 1` (plain adds).
 
 use core::ops::{Add, Mul};
 
+use crate::runtime::GemmKernel;
 use crate::{Float, ShapeError};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 pub mod backward;
 pub mod forward;
+#[doc(hidden)]
+pub mod gemm;
 
 pub use backward::{dense_backward, dense_backward_with};
-pub use forward::{dense_forward, dense_forward_with, linear_forward, linear_forward_with};
+pub use forward::{
+    affine_forward, affine_forward_with, dense_forward, dense_forward_with, linear_forward,
+    linear_forward_with,
+};
 
 /// The element types of the matrix kernels: `f32` and `f64` (`Default` is `+0.0`).
-pub trait MatFloat: Float + Default + Add<Output = Self> + Mul<Output = Self> {
-    /// [`backward`]'s eight-lane dot product with explicit AVX2 vectors (LLVM does not
-    /// vectorize the eight generic lanes by itself); the same operations in the same order.
-    ///
-    /// # Safety
-    ///
-    /// The CPU must support AVX2; `a` and `b` have the same length.
+pub trait MatFloat:
+    Float
+    + crate::elementwise::activation::ActivationFloat
+    + Default
+    + Add<Output = Self>
+    + Mul<Output = Self>
+{
+    /// `self * a + b` rounded once (`mul_add`).
+    fn fma(self, a: Self, b: Self) -> Self;
+
+    /// The micro-kernels `kernel` runs for this type (`wide`: the family for products of
+    /// very few rows); `None` if the CPU cannot run them.
     #[doc(hidden)]
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn dot8_avx2(a: &[Self], b: &[Self]) -> Self;
+    fn micro(kernel: GemmKernel, wide: bool) -> Option<gemm::Micro<Self>>;
 }
 
-impl MatFloat for f32 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn dot8_avx2(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: the caller's contract (AVX2, equal lengths).
-        unsafe { avx2::dot8_f32(a, b) }
-    }
+macro_rules! mat_float {
+    ($t:ident, $avx2:ident, $avx512:ident) => {
+        impl MatFloat for $t {
+            #[inline(always)]
+            fn fma(self, a: $t, b: $t) -> $t {
+                self.mul_add(a, b)
+            }
+
+            fn micro(kernel: GemmKernel, wide: bool) -> Option<gemm::Micro<$t>> {
+                if !kernel.available() {
+                    return None;
+                }
+                match kernel {
+                    GemmKernel::Portable => Some(gemm::portable_micro::<$t>(wide)),
+                    #[cfg(target_arch = "x86_64")]
+                    GemmKernel::Avx2Fma => Some(gemm::x86::$avx2(wide)),
+                    #[cfg(target_arch = "x86_64")]
+                    GemmKernel::Avx512 => Some(gemm::x86::$avx512(wide)),
+                    #[cfg(not(target_arch = "x86_64"))]
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl MatFloat for f64 {
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn dot8_avx2(a: &[f64], b: &[f64]) -> f64 {
-        // SAFETY: the caller's contract (AVX2, equal lengths).
-        unsafe { avx2::dot8_f64(a, b) }
-    }
-}
+mat_float!(f32, avx2_f32_micro, avx512_f32_micro);
+mat_float!(f64, avx2_f64_micro, avx512_f64_micro);
 
 /// `Err` unless buffer `name` has exactly `rows * cols` elements (product checked).
 pub(crate) fn check_shape(

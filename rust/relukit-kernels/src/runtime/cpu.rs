@@ -89,6 +89,70 @@ pub fn set_simd(enabled: bool) -> bool {
     avx2
 }
 
+/// Whether this CPU has AVX-512F (always `false` off x86-64).
+pub fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The micro-kernel of the matrix product (`dense/gemm.rs`). All give the same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmKernel {
+    /// `mul_add` loops, a 4 x 8 tile.
+    Portable,
+    /// AVX2 + FMA: 6 rows x 2 vectors (6 x 16 f32, 6 x 8 f64).
+    Avx2Fma,
+    /// AVX-512F: 12 rows x 2 vectors (12 x 32 f32, 12 x 16 f64).
+    Avx512,
+}
+
+impl GemmKernel {
+    /// `"portable"`, `"avx2+fma"` or `"avx512"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmKernel::Portable => "portable",
+            GemmKernel::Avx2Fma => "avx2+fma",
+            GemmKernel::Avx512 => "avx512",
+        }
+    }
+
+    /// The kernel for `path` on this CPU: the portable one on the portable path, else
+    /// AVX-512 where the CPU has it, else AVX2 + FMA where it has FMA.
+    pub fn for_path(path: Path) -> GemmKernel {
+        if path == Path::Portable || !fma_available() {
+            GemmKernel::Portable
+        } else if avx512_available() {
+            GemmKernel::Avx512
+        } else {
+            GemmKernel::Avx2Fma
+        }
+    }
+
+    /// Whether this CPU can run it.
+    pub fn available(self) -> bool {
+        match self {
+            GemmKernel::Portable => true,
+            GemmKernel::Avx2Fma => avx2_available() && fma_available(),
+            GemmKernel::Avx512 => avx512_available(),
+        }
+    }
+
+    /// The register tile `(rows, columns)` for elements of `size` bytes.
+    pub fn tile(self, size: usize) -> (usize, usize) {
+        match self {
+            GemmKernel::Portable => (4, 8),
+            GemmKernel::Avx2Fma => (6, 2 * 32 / size),
+            GemmKernel::Avx512 => (12, 2 * 64 / size),
+        }
+    }
+}
+
 /// Panics unless the AVX2 path can run here (a caller asked for it explicitly).
 pub(crate) fn require_avx2() {
     assert!(
@@ -184,6 +248,26 @@ pub(crate) fn parse_size(s: &str) -> Option<usize> {
         _ => return None,
     };
     n.checked_mul(1 << shift)
+}
+
+/// One core's L1 data cache in bytes (sysfs, detected once; 32 KiB, the smallest current
+/// x86-64 and ARM server L1d, when sysfs does not say). Sizes the GEMM's depth blocks.
+pub fn l1d_bytes() -> usize {
+    static L1: OnceLock<usize> = OnceLock::new();
+    *L1.get_or_init(|| sysfs_l1d().filter(|&n| n >= 4 << 10).unwrap_or(32 << 10))
+}
+
+fn sysfs_l1d() -> Option<usize> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
+    for entry in dir.flatten() {
+        let read = |f: &str| std::fs::read_to_string(entry.path().join(f)).ok();
+        if let (Some(level), Some(kind), Some(size)) = (read("level"), read("type"), read("size")) {
+            if level.trim() == "1" && kind.trim() == "Data" {
+                return parse_size(&size);
+            }
+        }
+    }
+    None
 }
 
 /// L2 and L3 sizes of cpu0 from sysfs (the largest unified or data cache of each level).

@@ -7,10 +7,13 @@ pub mod pool;
 pub mod split;
 pub mod thresholds;
 
-pub use cpu::{active_path, avx2_available, fma_available, set_simd, CacheSource, Caches, Path};
+pub use cpu::{
+    active_path, avx2_available, avx512_available, fma_available, set_simd, CacheSource, Caches,
+    GemmKernel, Path,
+};
 pub use pool::{num_threads, set_num_threads, MAX_THREADS};
 pub use split::{chunk_start, Config, CHUNKS_PER_THREAD};
-pub use thresholds::Thresholds;
+pub use thresholds::{GemmBlocks, Thresholds};
 
 /// How the kernels run in this process, for display (`relukit` shows it) and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,12 @@ pub struct Info {
     pub caches: Caches,
     /// The thresholds derived from them.
     pub thresholds: Thresholds,
+    /// The micro-kernel of the matrix product on [`Info::path`].
+    pub gemm_kernel: GemmKernel,
+    /// Its cache blocking for `f32`.
+    pub gemm_f32: GemmBlocks,
+    /// Its cache blocking for `f64`.
+    pub gemm_f64: GemmBlocks,
     /// Threads a large call may use now ([`num_threads`]).
     pub threads: usize,
     /// The most threads a call can use ([`MAX_THREADS`]).
@@ -36,6 +45,9 @@ pub fn info() -> Info {
         portable_forced: cpu::portable_forced(),
         caches: *Caches::detected(),
         thresholds: *Thresholds::detected(),
+        gemm_kernel: GemmKernel::for_path(active_path()),
+        gemm_f32: GemmBlocks::detected(GemmKernel::for_path(active_path()), 4),
+        gemm_f64: GemmBlocks::detected(GemmKernel::for_path(active_path()), 8),
         threads: num_threads(),
         max_threads: MAX_THREADS,
     }
