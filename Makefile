@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(BIN)/python)
-CFLAGS_TEST := -std=c11 -O2 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow
+CFLAGS_TEST := -std=c11 -ffp-contract=off -O2 -Wall -Wextra -Werror -Wpedantic -Wconversion -Wshadow
 
 # mypy and pyright (basedpyright bundles its own Node, nothing is fetched at run time) for
 # tests/test_typing.py; maturin's zig linker and auditwheel for `make wheel`; dask for

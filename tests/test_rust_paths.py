@@ -797,7 +797,7 @@ def test_forward_bindings_read_any_layout_in_the_right_order(fn, dtype):
 
 
 _PARAMS = {"negative_slope": 0.1, "min_val": -0.5, "max_val": 0.75, "threshold": 0.25}
-_PARAMS |= {"value": -2.0, "alpha": 1.5}
+_PARAMS |= {"value": -2.0, "alpha": 1.5, "beta": 1.5}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

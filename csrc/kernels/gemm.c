@@ -576,6 +576,18 @@ ACT0(sigmoid)
 ACT0(sigmoid_grad)
 ACT0(tanh)
 ACT0(tanh_grad)
+ACT0(silu)
+ACT0(silu_grad)
+ACT2(softplus)
+ACT2(softplus_grad)
+ACT0(selu)
+ACT0(selu_grad)
+ACT0(mish)
+ACT0(mish_grad)
+ACT0(hardswish)
+ACT0(hardswish_grad)
+ACT0(hardsigmoid)
+ACT0(hardsigmoid_grad)
 
 static const struct {
     const char *name;
@@ -589,7 +601,11 @@ static const struct {
     ACT_ROW(threshold_grad, 2), ACT_ROW(elu, 1),            ACT_ROW(elu_grad, 1),
     ACT_ROW(gelu, 0),           ACT_ROW(gelu_grad, 0),      ACT_ROW(gelu_tanh, 0),
     ACT_ROW(gelu_tanh_grad, 0), ACT_ROW(sigmoid, 0),        ACT_ROW(sigmoid_grad, 0),
-    ACT_ROW(tanh, 0),           ACT_ROW(tanh_grad, 0),
+    ACT_ROW(tanh, 0),           ACT_ROW(tanh_grad, 0),      ACT_ROW(silu, 0),
+    ACT_ROW(silu_grad, 0),      ACT_ROW(softplus, 2),       ACT_ROW(softplus_grad, 2),
+    ACT_ROW(selu, 0),           ACT_ROW(selu_grad, 0),      ACT_ROW(mish, 0),
+    ACT_ROW(mish_grad, 0),      ACT_ROW(hardswish, 0),      ACT_ROW(hardswish_grad, 0),
+    ACT_ROW(hardsigmoid, 0),    ACT_ROW(hardsigmoid_grad, 0),
 #undef ACT_ROW
 };
 
